@@ -1,0 +1,29 @@
+# Two entry points for newcomers: `make all` (set up + run the active preset's whole DAG) and
+# `make test` (set up + run the test suite). Both create .venv on first use, offline-safe.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+CORES ?= 2
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export HF_HUB_OFFLINE := 1
+export DVC_NO_ANALYTICS := 1
+export MPLBACKEND := Agg
+
+.PHONY: all test setup clean-results
+
+all: $(VENV)/.installed
+	snakemake --cores $(CORES) all
+
+test: $(VENV)/.installed
+	pytest -q
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+	$(BIN)/pip install -e '.[dev]'
+	touch $@
+
+clean-results:
+	rm -rf results/runs results/models results/tables results/figures results/metrics results/logs results/scratch .snakemake

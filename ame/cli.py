@@ -1,0 +1,206 @@
+"""`ame` command line: the thin layer the Snakemake rules call, one subcommand per pipeline step.
+
+Each step takes its resolved parameters as JSON (exactly the dict Snakemake tracks, so what reran
+and what the job used cannot disagree), sets torch's thread count from --threads, and writes its
+outputs atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _params(text: str) -> dict:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise SystemExit(f"ame: --params is not valid JSON: {err}") from None
+
+
+def _setup(args) -> None:
+    from ame.runtime import setup
+
+    setup(args.threads)
+
+
+def cmd_validate(args) -> None:
+    from ame.config import load_preset
+
+    cfg = load_preset(args.preset)
+    print(f"{args.preset}: valid preset '{cfg['preset']}'")
+
+
+def cmd_datasets(args) -> None:
+    from ame.data import DATASETS
+
+    for name, info in sorted(DATASETS.items()):
+        print(f"{name:14s} {info.kind:9s} aliases: {', '.join(info.aliases)}")
+
+
+def cmd_config_docs(args) -> None:
+    from ame.config import schema
+
+    def walk(props: dict, prefix: str = ""):
+        for key, sub in props.items():
+            name = f"{prefix}{key}"
+            if sub.get("type") == "object" and "properties" in sub:
+                yield name, sub
+                yield from walk(sub["properties"], name + ".")
+            else:
+                yield name, sub
+
+    print("| key | default | description |\n|---|---|---|")
+    for name, sub in walk(schema()["properties"]):
+        default = json.dumps(sub["default"]) if "default" in sub and not isinstance(sub["default"], dict) else ""
+        print(f"| `{name}` | {default} | {sub.get('description', '')} |")
+
+
+def cmd_prepare(args) -> None:
+    from ame.data import prepare_dataset
+
+    print(prepare_dataset(args.dataset, args.data_root))
+
+
+def cmd_shots(args) -> None:
+    from ame.data import write_shots
+
+    shots = args.shots if args.shots == "full" else int(args.shots)
+    write_shots(args.split, shots, args.seed, args.out)
+
+
+def cmd_backbone(args) -> None:
+    _setup(args)
+    from ame.pretrain import pretrain
+    from ame.io import write_json
+
+    params = _params(args.params)
+    if params["weights"] == "pretrain":
+        pretrain(params, [Path(p) for p in args.splits], Path(args.out_weights), Path(args.out_card))
+    else:
+        from ame.models.clip import create_clip
+
+        create_clip(params["arch"], pretrained=params["weights"])  # downloads into open_clip's cache
+        Path(args.out_weights).write_text("weights are open_clip's; see the card\n")
+        write_json(args.out_card, {"arch": params["arch"], "weights": params["weights"], "file": None,
+                                   "sha256": params["weights"], "params": params})
+
+
+def cmd_teacher(args) -> None:
+    _setup(args)
+    params = _params(args.params)
+    if params["source"] != "train":
+        raise SystemExit("ame teacher: fetching PromptKD's released teachers (teacher.source: fetch) is not "
+                         "available in this version; use teacher.source: train")
+    from ame.prompt_tuning import train_teacher
+
+    train_teacher(params, Path(args.backbone), Path(args.split), Path(args.shots), Path(args.out_weights),
+                  Path(args.out_card))
+
+
+def cmd_teacher_features(args) -> None:
+    _setup(args)
+    from ame.prompt_tuning import text_features
+    from ame.runtime import resolve_device
+
+    text_features(Path(args.teacher), Path(args.split), Path(args.out), resolve_device(args.device))
+
+
+def cmd_distill(args) -> None:
+    _setup(args)
+    from ame.train import RunInputs, distill
+
+    params = _params(args.params)
+    if not (len(args.seeds) == len(args.shots) == len(args.out_dirs)):
+        raise SystemExit("ame distill: give one --shots file and one --out-dirs folder per seed")
+    for seed, shots, out_dir in zip(args.seeds, args.shots, args.out_dirs):
+        out = Path(out_dir)
+        inputs = RunInputs(Path(args.split), Path(shots), Path(args.student_backbone), Path(args.teacher),
+                           Path(args.text_features))
+        metrics = distill(params, seed, inputs, out, Path(args.scratch_root) / out.relative_to(args.runs_root))
+        summary = {k: metrics[k] for k in ("base", "new", "hm", "accuracy") if metrics[k] is not None}
+        print(f"[distill] {out}: {summary}", file=sys.stderr, flush=True)
+
+
+def cmd_zeroshot(args) -> None:
+    _setup(args)
+    from ame.train import zero_shot
+
+    zero_shot(_params(args.params), Path(args.student_backbone), Path(args.split), Path(args.out_dir))
+
+
+def cmd_report(args) -> None:
+    from ame.report import build_report
+
+    written = build_report(args.runs_dir, args.tables_dir, args.figures_dir, args.preset,
+                           selection=args.selection, tsne_dataset=args.tsne_dataset,
+                           heatmap_datasets=args.heatmap_datasets or None)
+    print(json.dumps(written, indent=1, default=str))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ame", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name, func, help_text):
+        p = sub.add_parser(name, help=help_text)
+        p.set_defaults(func=func)
+        p.add_argument("--threads", type=int, default=1, help="torch threads (Snakemake passes the rule's)")
+        return p
+
+    p = add("validate", cmd_validate, "validate a preset file")
+    p.add_argument("preset")
+    add("datasets", cmd_datasets, "list known datasets and aliases")
+    add("config-docs", cmd_config_docs, "print every preset key with its default and help as Markdown")
+    p = add("prepare", cmd_prepare, "prepare a dataset into data/<dataset>/split.json")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--data-root", default="data")
+    p = add("shots", cmd_shots, "sample K shots per class (Dassl-compatible)")
+    for flag in ("--split", "--shots", "--out"):
+        p.add_argument(flag, required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p = add("backbone", cmd_backbone, "pre-train (mini) or fetch (paper) a CLIP backbone")
+    p.add_argument("--params", required=True)
+    p.add_argument("--splits", nargs="*", default=[])
+    p.add_argument("--out-weights", required=True)
+    p.add_argument("--out-card", required=True)
+    p = add("teacher", cmd_teacher, "prompt-tune a teacher on labeled shots")
+    for flag in ("--params", "--backbone", "--split", "--shots", "--out-weights", "--out-card"):
+        p.add_argument(flag, required=True)
+    p = add("teacher-features", cmd_teacher_features, "compute a teacher's text features once")
+    for flag in ("--teacher", "--split", "--out"):
+        p.add_argument(flag, required=True)
+    p.add_argument("--device", default="auto")
+    p = add("distill", cmd_distill, "distill students for one grid cell, one run per seed")
+    for flag in ("--params", "--split", "--student-backbone", "--teacher", "--text-features", "--runs-root",
+                 "--scratch-root"):
+        p.add_argument(flag, required=True)
+    p.add_argument("--seeds", type=int, nargs="+", required=True)
+    p.add_argument("--shots", nargs="+", required=True)
+    p.add_argument("--out-dirs", nargs="+", required=True)
+    p = add("zeroshot", cmd_zeroshot, "score the student backbone zero-shot")
+    for flag in ("--params", "--student-backbone", "--split", "--out-dir"):
+        p.add_argument(flag, required=True)
+    p = add("report", cmd_report, "tables and figures from all runs of a preset")
+    for flag in ("--runs-dir", "--tables-dir", "--figures-dir", "--preset"):
+        p.add_argument(flag, required=True)
+    p.add_argument("--selection", default="best", choices=["best", "last"])
+    p.add_argument("--tsne-dataset", default=None)
+    p.add_argument("--heatmap-datasets", nargs="*", default=[])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ValueError, FileNotFoundError, NotImplementedError) as err:
+        # Input and configuration problems: the message says what to fix; a traceback adds nothing.
+        print(f"ame {args.command}: error: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""CLIP backbones through open_clip: the paper's OpenAI towers and the miniature's tiny ones.
+
+Architectures are data: the tiny configs live in `ame/model_configs/*.json` and are registered with
+open_clip, so every model, tiny or paper-size, is built by the same `open_clip.create_model` call.
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+
+import open_clip
+import torch
+from torch import nn
+
+# OpenAI's CLIP and the PromptKD teachers use QuickGELU; open_clip's plain names build GELU.
+ACTIVATION_NAME = "QuickGELU"
+
+
+@functools.cache
+def register_model_configs() -> None:
+    open_clip.add_model_config(resources.files("ame") / "model_configs")
+
+
+def create_clip(arch: str, pretrained: str | None = None, block_type: str | None = None) -> nn.Module:
+    """Build `arch` with open_clip (`pretrained`: an open_clip tag such as 'openai', or None)."""
+    register_model_configs()
+    if arch not in open_clip.list_models():
+        raise ValueError(f"unknown model architecture '{arch}'; choose one of open_clip's models "
+                         f"(open_clip.list_models()) or a config in ame/model_configs/")
+    kwargs = {}
+    if block_type:
+        # open_clip replaces (not merges) an overridden vision_cfg, so pass the whole of it.
+        kwargs["vision_cfg"] = {**open_clip.get_model_config(arch)["vision_cfg"], "block_type": block_type}
+    model = open_clip.create_model(arch, pretrained=pretrained, **kwargs)
+    model.eval()
+    return model
+
+
+def get_tokenizer(arch: str):
+    register_model_configs()
+    return open_clip.get_tokenizer(arch)
+
+
+def freeze(module: nn.Module) -> nn.Module:
+    module.requires_grad_(False)
+    return module
+
+
+def activation_class_names(model: nn.Module) -> set[str]:
+    return {type(m).__name__ for m in model.modules() if "GELU" in type(m).__name__}
+
+
+def embed_dim(model: nn.Module) -> int:
+    return int(model.text_projection.shape[1])
+
+
+def encode_text(model: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+    """Normalised text features of the plain (unprompted) text tower."""
+    return model.encode_text(tokens, normalize=True)

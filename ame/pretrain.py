@@ -1,0 +1,127 @@
+"""Contrastive pre-training of the miniature's CLIP backbones (stand-ins for OpenAI's weights).
+
+Trained on the TRAIN splits of the preset's datasets only (never on test images), with captions made
+from class names and a few templates. Identical captions are the same text, so every image whose
+caption equals a text counts as a positive for it (a multi-positive InfoNCE); with ten classes a
+plain diagonal target would call most same-class pairs negatives.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from ame.data import ImageSet, build_transform, load_split
+from ame.io import sha256_file, torch_save, write_json
+from ame.models.clip import create_clip, get_tokenizer
+
+# Generic templates plus per-dataset "style" templates, so the text tower learns the class word
+# and the image tower learns to ignore the domain. ZERO_SHOT_TEMPLATE is what zero-shot uses.
+ZERO_SHOT_TEMPLATE = "a photo of a {}."
+GENERIC_TEMPLATES = (ZERO_SHOT_TEMPLATE,)
+STYLE_TEMPLATES = {
+    "Digits": ("a blurry scan of a handwritten {}.",),
+    "MNIST": ("a sharp scan of a handwritten {}.",),
+}
+
+
+class _Captioned(Dataset):
+    def __init__(self, images: ImageSet, dataset: str, classnames: list[str], seed: int) -> None:
+        self.images, self.classnames = images, classnames
+        self.templates = GENERIC_TEMPLATES + STYLE_TEMPLATES.get(dataset, ())
+        self.rng = random.Random(seed)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int):
+        image, label = self.images[i]
+        return image, self.rng.choice(self.templates).format(self.classnames[label])
+
+
+def contrastive_loss(image_features: torch.Tensor, text_features: torch.Tensor, captions: list[str],
+                     logit_scale: torch.Tensor) -> torch.Tensor:
+    logits = logit_scale * image_features @ text_features.t()
+    same = torch.tensor([[a == b for b in captions] for a in captions], dtype=logits.dtype)
+    targets = same / same.sum(dim=1, keepdim=True)
+    return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.t(), targets)) / 2
+
+
+@torch.no_grad()
+def zero_shot_accuracy(model, tokenizer, items, classnames, image_size: int, batch_size: int = 256) -> float:
+    model.eval()
+    text = F.normalize(model.encode_text(tokenizer([ZERO_SHOT_TEMPLATE.format(c) for c in classnames])), dim=-1)
+    loader = DataLoader(ImageSet(items, build_transform(False, image_size)), batch_size=batch_size)
+    correct = total = 0
+    for images, labels in loader:
+        pred = (F.normalize(model.encode_image(images), dim=-1) @ text.t()).argmax(dim=1)
+        correct += int((pred == labels).sum())
+        total += len(labels)
+    return 100.0 * correct / max(total, 1)
+
+
+def pretrain(params: dict, split_paths: list[Path], out_weights: Path, out_card: Path, seed: int = 0) -> dict:
+    """Train `params['arch']` contrastively; write its weights and a card (arch, sha256, val zero-shot)."""
+    torch.manual_seed(seed)
+    model = create_clip(params["arch"])
+    # open_clip's N(0, 0.02) token init suits web-scale data; from scratch on ten-class captions it
+    # leaves all captions nearly identical for hundreds of steps, so start with distinct words.
+    torch.nn.init.normal_(model.token_embedding.weight, std=0.5)
+    tokenizer = get_tokenizer(params["arch"])
+    size = params["image_size"]
+    splits = [load_split(p) for p in split_paths]
+    train_sets = [_Captioned(ImageSet(s.items("train"), build_transform(True, size, (0.6, 1.0), hflip=False)),
+                             s.dataset, s.classnames, seed + i) for i, s in enumerate(splits)]
+    loader = DataLoader(torch.utils.data.ConcatDataset(train_sets), batch_size=params["batch_size"], shuffle=True,
+                        drop_last=True, generator=torch.Generator().manual_seed(seed))
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(trainable, lr=params["lr"], weight_decay=params["weight_decay"])
+    steps = params["epochs"] * len(loader)
+    warmup = max(1, steps // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+    start = time.time()
+    for epoch in range(params["epochs"]):
+        model.train()
+        total = 0.0
+        for images, captions in loader:
+            image_f = F.normalize(model.encode_image(images), dim=-1)
+            text_f = F.normalize(model.encode_text(tokenizer(list(captions))), dim=-1)
+            loss = contrastive_loss(image_f, text_f, list(captions), model.logit_scale.exp().clamp(max=100))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item()
+        print(f"[pretrain {params['arch']}] epoch {epoch + 1}/{params['epochs']} loss {total / len(loader):.3f} "
+              f"({time.time() - start:.0f}s)", file=sys.stderr, flush=True)
+    val = {s.dataset: round(zero_shot_accuracy(model, tokenizer, s.items("val"), s.classnames, size), 2)
+           for s in splits}
+    print(f"[pretrain {params['arch']}] zero-shot accuracy on val splits: {val}", file=sys.stderr, flush=True)
+    torch_save(model.state_dict(), out_weights)
+    card = {"arch": params["arch"], "weights": "pretrain", "file": out_weights.name,
+            "sha256": sha256_file(out_weights), "val_zero_shot_accuracy": val, "params": params}
+    write_json(out_card, card)
+    return card
+
+
+def load_backbone(card_path: str | Path):
+    """Build the CLIP a backbone card describes (pipeline-trained weights or an open_clip tag)."""
+    from ame.io import read_json
+
+    card_path = Path(card_path)
+    card = read_json(card_path)
+    if card["weights"] == "pretrain":
+        model = create_clip(card["arch"])
+        weights = card_path.parent / card["file"]
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    else:
+        model = create_clip(card["arch"], pretrained=card["weights"])
+    return model.eval(), card

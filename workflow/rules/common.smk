@@ -1,0 +1,55 @@
+# Path patterns (each appears once, here) and input functions. No science in rules: every job
+# is one `ame <step>` call with the parameter dict `ame.config` derives for it.
+import json
+
+from ame import config as ame_config
+
+PRESET = cfg["preset"]
+DATA = cfg["data_root"]
+RES = cfg["results_root"]
+MODELS = f"{RES}/models/{PRESET}"
+RUNS = f"{RES}/runs/{PRESET}"
+LOGS = f"{RES}/logs/{PRESET}"
+SCRATCH = f"{RES}/scratch/{PRESET}"
+THREADS = cfg["runtime"]["threads"]
+
+SPLIT = DATA + "/{dataset}/split.json"
+SHOTS = DATA + "/{dataset}/shots/{shots}_seed{seed}.json"
+BACKBONE = MODELS + "/backbone/{role}.json"
+TEACHER = MODELS + "/teacher/{task}/{dataset}.json"
+FEATURES = MODELS + "/features/{task}/{dataset}.pt"
+RUN = RUNS + "/{task}/{dataset}/{setting}/{method}/seed{seed}"
+RUN_FILES = ("metrics.json", "history.csv", "embeddings.npz", "student.pt")
+
+wildcard_constraints:
+    dataset="[A-Za-z0-9]+",
+    task="base2new|xd",
+    setting="[0-9]+shot|full",
+    method="[a-z_]+",
+    seed="[0-9]+",
+    shots="[0-9]+|full",
+    role="student|teacher",
+
+
+def as_json(obj):
+    return json.dumps(obj, sort_keys=True)
+
+
+def teacher_source(task, dataset):
+    """Base-to-new: each dataset's own teacher; cross-dataset: the source's teacher."""
+    return dataset if task == "base2new" else cfg["cross_dataset"]["source"]
+
+
+def run_dirs(wildcards, seeds):
+    return [RUN.format(seed=s, **wildcards) for s in seeds]
+
+
+def all_run_outputs():
+    seeds = cfg["seeds"]
+    out = [f"{RUN.format(task=c.task, dataset=c.dataset, setting=c.setting, method=c.method, seed=s)}/metrics.json"
+           for c in ame_config.cells(cfg) for s in seeds]
+    zeroshot = [("base2new", d) for d in cfg["datasets"]]
+    if cfg["cross_dataset"].get("enabled", False):
+        zeroshot += [("xd", t) for t in cfg["cross_dataset"]["targets"]]
+    out += [f"{RUNS}/{task}/{dataset}/zeroshot/zeroshot/seed0/metrics.json" for task, dataset in zeroshot]
+    return out

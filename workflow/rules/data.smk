@@ -1,0 +1,23 @@
+rule prepare_dataset:
+    output:
+        split=SPLIT,
+    log:
+        f"{LOGS}/prepare/{{dataset}}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+    shell:
+        "ame prepare --dataset {wildcards.dataset} --data-root {DATA} > {log} 2>&1"
+
+
+rule sample_shots:
+    input:
+        split=SPLIT,
+    output:
+        shots=SHOTS,
+    log:
+        f"{LOGS}/shots/{{dataset}}_{{shots}}_seed{{seed}}.log",
+    threads: 1
+    shell:
+        "ame shots --split {input.split} --shots {wildcards.shots} --seed {wildcards.seed}"
+        " --out {output.shots} > {log} 2>&1"
