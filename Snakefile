@@ -16,5 +16,22 @@ include: "workflow/rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         rules.report.output,
+
+
+# Stage targets (DVC's stages call these): data, models, runs.
+rule data:
+    input:
+        all_data_outputs(),
+
+
+rule models:
+    input:
+        all_model_outputs(),
+
+
+rule runs:
+    input:
+        all_run_outputs(),

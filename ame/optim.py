@@ -18,7 +18,10 @@ def lr_at_epoch(epoch: int, lr: float, epochs: int, warmup_epochs: int = 1, warm
     return lr * (1 + math.cos(math.pi * (epoch - warmup_epochs) / epochs)) / 2
 
 
-def sgd(params, optim: dict) -> torch.optim.SGD:
+def build_optimizer(params, optim: dict) -> torch.optim.Optimizer:
+    """SGD as the reference; AdamW for the miniature, whose few hundred steps SGD does not converge in."""
+    if optim.get("name", "sgd") == "adamw":
+        return torch.optim.AdamW(params, lr=optim["lr"], weight_decay=optim["weight_decay"])
     return torch.optim.SGD(params, lr=optim["lr"], momentum=optim["momentum"], weight_decay=optim["weight_decay"])
 
 

@@ -19,7 +19,7 @@ from ame.evaluate import features_and_labels, subset_accuracy
 from ame.io import read_json, sha256_file, torch_save, write_json
 from ame.models.clip import get_tokenizer
 from ame.models.teacher import Teacher
-from ame.optim import epoch_lr, set_lr, sgd
+from ame.optim import build_optimizer, epoch_lr, set_lr
 from ame.pretrain import load_backbone
 from ame.runtime import autocast, resolve_device, seed_everything
 
@@ -51,7 +51,7 @@ def train_teacher(params: dict, backbone_card: Path, split_path: Path, shots_pat
     trainable = [p for p in teacher.parameters() if p.requires_grad]
     optim = {"lr": params["lr"], "momentum": 0.9, "weight_decay": 5e-4, "epochs": params["epochs"],
              "warmup_epochs": 1, "warmup_lr": 1e-5}
-    optimizer = sgd(trainable, optim)
+    optimizer = build_optimizer(trainable, optim)
     scale = params["logit_scale"]
     start = time.time()
     for epoch in range(params["epochs"]):

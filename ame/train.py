@@ -27,7 +27,7 @@ from ame.evaluate import features_and_labels, scores, subset_accuracy
 from ame.io import atomic_path, sha256_file, torch_save, write_json, write_text
 from ame.kd import kd_loss
 from ame.models.student import Student
-from ame.optim import epoch_lr, set_lr, sgd
+from ame.optim import build_optimizer, epoch_lr, set_lr
 from ame.pretrain import load_backbone
 from ame.prompt_tuning import load_teacher
 from ame.rsm import RSM
@@ -93,7 +93,7 @@ def distill(params: dict, seed: int, inputs: RunInputs, out_dir: Path, scratch_d
     if rsm is not None:
         trainable += [p for p in rsm.parameters() if p.requires_grad]
     optim = params["optim"]
-    optimizer = sgd(trainable, optim)
+    optimizer = build_optimizer(trainable, optim)
 
     aug = params["augment"]
     train_set = ImageSet(train_items, build_transform(True, aug["image_size"], (aug["scale_min"], 1.0), aug["hflip"]))
@@ -102,7 +102,9 @@ def distill(params: dict, seed: int, inputs: RunInputs, out_dir: Path, scratch_d
     loader = DataLoader(train_set, batch_size=batch, shuffle=True, drop_last=len(train_set) >= batch,
                         generator=generator)
     test_set = ImageSet(split.items("test"), build_transform(False, aug["image_size"]))
+    # Model selection scores base-class test images only (all of them for cross-dataset).
     select_classes = base
+    select_set = ImageSet(split.items("test", labels=select_classes), build_transform(False, aug["image_size"]))
     scale, tau, weight = params["kd"]["logit_scale"], params["kd"]["temperature"], params["kd"]["weight"]
     omega = params["rsm"]["omega"] if rsm is not None else 0.0
     precision = params["precision"]
@@ -152,8 +154,8 @@ def distill(params: dict, seed: int, inputs: RunInputs, out_dir: Path, scratch_d
             sums["h"] += entropy.item()
             sums["total"] += loss.item()
         student.eval()
-        features, labels = features_and_labels(encode, test_set, params["eval"]["batch_size"], device)
-        acc = subset_accuracy(features, labels, text.cpu(), select_classes)
+        acc = subset_accuracy(*features_and_labels(encode, select_set, params["eval"]["batch_size"], device),
+                              text.cpu(), select_classes)
         n = max(len(loader), 1)
         history.append({"epoch": epoch + 1, "lr": f"{lr:.6g}", "kd_loss": f"{sums['kd'] / n:.6g}",
                         "rsm_entropy": f"{sums['h'] / n:.6g}" if rsm is not None else "",
@@ -171,6 +173,7 @@ def distill(params: dict, seed: int, inputs: RunInputs, out_dir: Path, scratch_d
                         "generator": generator.get_state(), "rng": _rng_state(), "history": history,
                         "best": best}, state_path)
 
+    features, labels = features_and_labels(encode, test_set, params["eval"]["batch_size"], device)
     last_scores = {**scores(features, labels, text.cpu(), task, base, new), "epoch": optim["epochs"]}
     student.load_trainable_state(best["state"]["student"])
     student.eval()

@@ -53,3 +53,20 @@ def all_run_outputs():
         zeroshot += [("xd", t) for t in cfg["cross_dataset"]["targets"]]
     out += [f"{RUNS}/{task}/{dataset}/zeroshot/zeroshot/seed0/metrics.json" for task, dataset in zeroshot]
     return out
+
+
+def all_model_outputs():
+    out = [BACKBONE.format(role=r) for r in ("student", "teacher")]
+    out += [TEACHER.format(task=t, dataset=d) for t, d in ame_config.teacher_datasets(cfg)]
+    out += [FEATURES.format(task=c.task, dataset=c.dataset) for c in ame_config.cells(cfg)]
+    return sorted(set(out))
+
+
+def all_data_outputs():
+    seeds = sorted(set(cfg["seeds"]) | {cfg["teacher"]["seed"]})
+    out = [SPLIT.format(dataset=d) for d in ame_config.all_datasets(cfg)]
+    for c in ame_config.cells(cfg):
+        out += [SHOTS.format(dataset=c.dataset, shots=ame_config.setting_shots(c.setting), seed=s) for s in cfg["seeds"]]
+    out += [SHOTS.format(dataset=d, shots=cfg["teacher"]["shots"], seed=cfg["teacher"]["seed"])
+            for _, d in ame_config.teacher_datasets(cfg)]
+    return sorted(set(out))

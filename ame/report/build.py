@@ -1,0 +1,142 @@
+"""`build_report`: runs -> tables, figures and metrics_summary.json."""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from ame.io import write_json
+from ame.report.collect import collect_runs
+from ame.report.tables import RSM_PAIRS, _dataset_key, metrics_summary, setting_key, write_tables
+
+PREFERRED_TSNE = ("OxfordPets",)          # the paper's Figure 4
+PREFERRED_HEATMAPS = ("Food101", "EuroSAT")  # the paper's Figure 3
+
+
+def _resolve_runs_dir(runs_dir: Path, preset: str) -> Path:
+    """Accept either results/runs/<preset> or results/runs (then the preset's subfolder)."""
+    sub = runs_dir / preset
+    if sub.is_dir() and not (runs_dir / "base2new").is_dir() and not (runs_dir / "xd").is_dir():
+        return sub
+    return runs_dir
+
+
+def _embedding_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """base2new trained runs that have an embeddings.npz, with its path."""
+    b2n = runs[(runs["task"] == "base2new") & (runs["method"] != "zeroshot")].copy()
+    b2n["embeddings"] = [Path(d) / "embeddings.npz" for d in b2n["run_dir"]]
+    return b2n[[p.is_file() for p in b2n["embeddings"]]]
+
+
+def _pair_cells(emb: pd.DataFrame) -> dict:
+    """{(dataset, baseline, treated): {setting: {method: run row}}} for the first seed (seed 1
+    where present) that both methods of a pair have at a setting."""
+    out: dict = {}
+    for baseline, treated in RSM_PAIRS:
+        a = emb[emb["method"] == baseline]
+        b = emb[emb["method"] == treated]
+        for (ds, setting), ga in a.groupby(["dataset", "setting"]):
+            gb = b[(b["dataset"] == ds) & (b["setting"] == setting)]
+            seeds = sorted(set(ga["seed"]) & set(gb["seed"]))
+            if not seeds:
+                continue
+            seed = 1 if 1 in seeds else seeds[0]
+            out.setdefault((ds, baseline, treated), {})[setting] = {
+                baseline: ga[ga["seed"] == seed].iloc[0], treated: gb[gb["seed"] == seed].iloc[0]}
+    return out
+
+
+def _best_pair_per_dataset(cells: dict) -> dict:
+    """dataset -> (baseline, treated, {setting: {method: row}}), preferring (pkd, pkd_rsm)."""
+    out = {}
+    for baseline, treated in RSM_PAIRS:
+        for (ds, a, b), by_setting in cells.items():
+            if (a, b) == (baseline, treated) and ds not in out:
+                out[ds] = (a, b, by_setting)
+    return out
+
+
+def _largest_few_shot(settings) -> str:
+    shots = [s for s in settings if re.fullmatch(r"\d+shot", s)]
+    if shots:
+        return max(shots, key=setting_key)
+    return max(settings, key=setting_key)
+
+
+def _choose(requested, preferred, available: list[str], k: int, what: str) -> list[str]:
+    if requested:
+        requested = [requested] if isinstance(requested, str) else list(requested)
+        absent = [d for d in requested if d not in available]
+        if absent:
+            raise ValueError(f"{what}: no paired baseline/+RSM runs with embeddings.npz for "
+                             f"{absent}; available: {available or 'none'}")
+        return requested
+    chosen = [d for d in preferred if d in available]
+    chosen += [d for d in available if d not in chosen]
+    return chosen[:k]
+
+
+def build_report(runs_dir: str | os.PathLike, tables_dir: str | os.PathLike,
+                 figures_dir: str | os.PathLike, preset: str, selection: str = "best",
+                 tsne_dataset: str | None = None, heatmap_datasets=None,
+                 summary_path: str | os.PathLike | None = None) -> dict:
+    """Collect the runs of `preset` and write every report artefact.
+
+    Writes into `tables_dir`: table1.csv/.md, table2.csv/.md, rsm_effect.csv and
+    metrics_summary.json (or `summary_path`); into `figures_dir`: accuracy_vs_shots.png,
+    tsne_<dataset>.png (pkd vs pkd_rsm — else simple vs simple_rsm — at seed 1 across settings;
+    default dataset OxfordPets when present, else the first with embeddings),
+    fscore_<dataset>.png for up to two datasets (default Food101 and EuroSAT when present) at the
+    largest few-shot setting, and training_curves_<dataset>.png for the t-SNE dataset at that
+    setting. Figures that lack embeddings are skipped with a warning and a note.
+
+    Returns {"written": [all paths], "tables": [...], "figures": [...], "summary": path,
+    "notes": [str]}.
+    """
+    from ame.report import figures
+
+    runs = collect_runs(_resolve_runs_dir(Path(runs_dir), preset))
+    tables_dir, figures_dir = Path(tables_dir), Path(figures_dir)
+    tabs = write_tables(runs, tables_dir, preset, selection)
+    notes: list[str] = []
+    figs: list[Path] = [figures.accuracy_vs_shots(tabs["table1"], figures_dir / "accuracy_vs_shots.png")]
+
+    by_ds = _best_pair_per_dataset(_pair_cells(_embedding_runs(runs)))
+    available = sorted(by_ds, key=_dataset_key)
+    tsne_ds = _choose(tsne_dataset, PREFERRED_TSNE, available, 1, "tsne_dataset")
+    heat_ds = _choose(heatmap_datasets, PREFERRED_HEATMAPS, available, 2, "heatmap_datasets")
+    if not available:
+        notes.append("no paired baseline/+RSM base-to-new runs with embeddings.npz: t-SNE, F-score "
+                     "and training-curve figures skipped")
+        warnings.warn(notes[-1], stacklevel=2)
+
+    for ds in tsne_ds:
+        a, b, by_setting = by_ds[ds]
+        pairs = {s: {m: row["embeddings"] for m, row in cell.items()} for s, cell in by_setting.items()}
+        figs.append(figures.tsne_figure(pairs, figures_dir / f"tsne_{ds}.png",
+                                        title=f"{ds}: t-SNE of student features, {a} vs {b}"))
+        setting = _largest_few_shot(by_setting)
+        hist = {m: Path(row["run_dir"]) / "history.csv" for m, row in by_setting[setting].items()}
+        if all(p.is_file() for p in hist.values()):
+            figs.append(figures.training_curves(hist, figures_dir / f"training_curves_{ds}.png",
+                                                title=f"{ds} {setting}"))
+        else:
+            notes.append(f"{ds} {setting}: history.csv missing; training curves skipped")
+    for ds in heat_ds:
+        a, b, by_setting = by_ds[ds]
+        setting = _largest_few_shot(by_setting)
+        cell = by_setting[setting]
+        figs.append(figures.fscore_heatmaps({a: cell[a]["embeddings"], b: cell[b]["embeddings"]},
+                                            figures_dir / f"fscore_{ds}.png",
+                                            title=f"{ds} {setting}: one-vs-rest F-scores"))
+
+    summary = Path(summary_path) if summary_path else tables_dir / "metrics_summary.json"
+    write_json(summary, metrics_summary(tabs["table1"], tabs["table2"]))
+    written = [*tabs["paths"], *figs, summary]
+    return {"written": written, "tables": tabs["paths"], "figures": figs, "summary": summary,
+            "notes": notes}
+
