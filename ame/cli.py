@@ -132,12 +132,22 @@ def cmd_zeroshot(args) -> None:
 
 
 def cmd_report(args) -> None:
-    from ame.report import build_report
+    from ame.io import read_json
+    from ame.report import build_report, collect_runs
+    from ame.report.dvc_metrics import write_dvc_metrics
 
+    summary = Path(args.metrics_dir) / "summary.json"
     written = build_report(args.runs_dir, args.tables_dir, args.figures_dir, args.preset,
                            selection=args.selection, tsne_dataset=args.tsne_dataset,
-                           heatmap_datasets=args.heatmap_datasets or None)
+                           heatmap_datasets=args.heatmap_datasets or None, summary_path=summary)
+    write_dvc_metrics(collect_runs(args.runs_dir), read_json(summary), args.metrics_dir)
     print(json.dumps(written, indent=1, default=str))
+
+
+def cmd_ablation_report(args) -> None:
+    from ame.report.ablation import write_ablation
+
+    print(write_ablation(args.runs_dir, args.out_csv, args.out_md).to_string())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -184,11 +194,14 @@ def build_parser() -> argparse.ArgumentParser:
     for flag in ("--params", "--student-backbone", "--split", "--out-dir"):
         p.add_argument(flag, required=True)
     p = add("report", cmd_report, "tables and figures from all runs of a preset")
-    for flag in ("--runs-dir", "--tables-dir", "--figures-dir", "--preset"):
+    for flag in ("--runs-dir", "--tables-dir", "--figures-dir", "--metrics-dir", "--preset"):
         p.add_argument(flag, required=True)
     p.add_argument("--selection", default="best", choices=["best", "last"])
     p.add_argument("--tsne-dataset", default=None)
     p.add_argument("--heatmap-datasets", nargs="*", default=[])
+    p = add("ablation-report", cmd_ablation_report, "the omega x phi ablation table")
+    for flag in ("--runs-dir", "--out-csv", "--out-md"):
+        p.add_argument(flag, required=True)
     return parser
 
 

@@ -41,7 +41,8 @@ def teacher_source(task, dataset):
 
 
 def run_dirs(wildcards, seeds):
-    return [RUN.format(seed=s, **wildcards) for s in seeds]
+    cell = {k: wildcards[k] for k in ("task", "dataset", "setting", "method")}
+    return [RUN.format(seed=s, **cell) for s in seeds]
 
 
 def all_run_outputs():
@@ -70,3 +71,11 @@ def all_data_outputs():
     out += [SHOTS.format(dataset=d, shots=cfg["teacher"]["shots"], seed=cfg["teacher"]["seed"])
             for _, d in ame_config.teacher_datasets(cfg)]
     return sorted(set(out))
+
+
+def ablation_outputs():
+    a = cfg["ablation"]
+    setting = ame_config.setting_name(a["shots"])
+    pattern = f"{RES}/ablation/{PRESET}/{{dataset}}/{{setting}}/omega{{omega}}_{{phi}}/seed{{seed}}/metrics.json"
+    return [pattern.format(dataset=a["dataset"], setting=setting, omega=f"{w:g}", phi=phi, seed=s)
+            for w in a["omegas"] for phi in ("trained", "frozen") for s in cfg["seeds"]]

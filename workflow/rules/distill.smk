@@ -1,11 +1,32 @@
-def distill_inputs(wc, seeds):
+SEED_GROUPS = cfg["runtime"]["group_seeds"]
+ABLATION = f"{RES}/ablation/{PRESET}"
+ABLATION_RUN = ABLATION + "/{dataset}/{setting}/omega{omega}_{phi}/seed{seed}"
+
+
+def seed_outputs(run_pattern):
+    """Grouped: one job writes every seed's run folder; otherwise one job per {seed}."""
+    if SEED_GROUPS:
+        return [f"{run_pattern}/{name}".replace("{seed}", str(s)) for s in cfg["seeds"] for name in RUN_FILES]
+    return [f"{run_pattern}/{name}" for name in RUN_FILES]
+
+
+def job_seeds(wc):
+    return cfg["seeds"] if SEED_GROUPS else [int(wc.seed)]
+
+
+def job_run_dirs(run_pattern, wc):
+    cell = {k: v for k, v in wc.items() if k != "seed"}
+    return [run_pattern.format(seed=s, **cell) for s in job_seeds(wc)]
+
+
+def distill_inputs(wc, task):
     shots = ame_config.setting_shots(wc.setting)
     return {
         "split": SPLIT.format(dataset=wc.dataset),
-        "shots": [SHOTS.format(dataset=wc.dataset, shots=shots, seed=s) for s in seeds],
+        "shots": [SHOTS.format(dataset=wc.dataset, shots=shots, seed=s) for s in job_seeds(wc)],
         "student_backbone": BACKBONE.format(role="student"),
-        "teacher": TEACHER.format(task=wc.task, dataset=teacher_source(wc.task, wc.dataset)),
-        "text_features": FEATURES.format(task=wc.task, dataset=wc.dataset),
+        "teacher": TEACHER.format(task=task, dataset=teacher_source(task, wc.dataset)),
+        "text_features": FEATURES.format(task=task, dataset=wc.dataset),
     }
 
 
@@ -13,49 +34,56 @@ DISTILL_CMD = (
     "ame distill --threads {threads} --params {params.run:q} --seeds {params.seeds}"
     " --split {input.split} --shots {input.shots} --student-backbone {input.student_backbone}"
     " --teacher {input.teacher} --text-features {input.text_features}"
-    " --runs-root {RUNS} --scratch-root {SCRATCH} --out-dirs {params.out_dirs} > {log} 2>&1"
+    " --runs-root {params.root} --scratch-root {params.scratch} --out-dirs {params.out_dirs} > {log} 2>&1"
 )
+GPU = 0 if cfg["runtime"]["device"] == "cpu" else 1
 
 
-if cfg["runtime"]["group_seeds"]:
+rule distill:
+    input:
+        unpack(lambda wc: distill_inputs(wc, wc.task)),
+    output:
+        seed_outputs(RUN),
+    params:
+        run=lambda wc: as_json(ame_config.distill_params(cfg, wc.task, wc.dataset, wc.setting, wc.method)),
+        seeds=lambda wc: " ".join(map(str, job_seeds(wc))),
+        out_dirs=lambda wc: job_run_dirs(RUN, wc),
+        root=RUNS,
+        scratch=SCRATCH,
+    log:
+        f"{LOGS}/distill/{{task}}_{{dataset}}_{{setting}}_{{method}}" + ("" if SEED_GROUPS else "_seed{seed}") + ".log",
+    threads: THREADS
+    resources:
+        mem_mb=16000,
+        gpu=GPU,
+    shell:
+        DISTILL_CMD
 
-    # One job per grid cell runs every seed: on small grids, process start-up dominates.
-    rule distill:
-        input:
-            unpack(lambda wc: distill_inputs(wc, cfg["seeds"])),
-        output:
-            [f"{RUN}/{name}".replace("{seed}", str(s)) for s in cfg["seeds"] for name in RUN_FILES],
-        params:
-            run=lambda wc: as_json(ame_config.distill_params(cfg, wc.task, wc.dataset, wc.setting, wc.method)),
-            seeds=" ".join(map(str, cfg["seeds"])),
-            out_dirs=lambda wc: run_dirs(wc, cfg["seeds"]),
-        log:
-            f"{LOGS}/distill/{{task}}_{{dataset}}_{{setting}}_{{method}}.log",
-        threads: THREADS
-        resources:
-            mem_mb=8000,
-        shell:
-            DISTILL_CMD
 
-else:
-
-    rule distill:
-        input:
-            unpack(lambda wc: distill_inputs(wc, [int(wc.seed)])),
-        output:
-            [f"{RUN}/{name}" for name in RUN_FILES],
-        params:
-            run=lambda wc: as_json(ame_config.distill_params(cfg, wc.task, wc.dataset, wc.setting, wc.method)),
-            seeds=lambda wc: wc.seed,
-            out_dirs=lambda wc: run_dirs(wc, [wc.seed]),
-        log:
-            f"{LOGS}/distill/{{task}}_{{dataset}}_{{setting}}_{{method}}_seed{{seed}}.log",
-        threads: THREADS
-        resources:
-            mem_mb=16000,
-            gpu=1 if cfg["runtime"]["device"] != "cpu" else 0,
-        shell:
-            DISTILL_CMD
+# The ablation the paper lacks: omega x (phi trained | frozen) for PKD+RSM on one cell.
+rule distill_ablation:
+    input:
+        unpack(lambda wc: distill_inputs(wc, "base2new")),
+    output:
+        seed_outputs(ABLATION_RUN),
+    params:
+        run=lambda wc: as_json(ame_config.distill_params(cfg, "base2new", wc.dataset, wc.setting, "pkd_rsm",
+                                                          omega=float(wc.omega), rsm_trainable=wc.phi == "trained")),
+        seeds=lambda wc: " ".join(map(str, job_seeds(wc))),
+        out_dirs=lambda wc: job_run_dirs(ABLATION_RUN, wc),
+        root=ABLATION,
+        scratch=f"{SCRATCH}/ablation",
+    wildcard_constraints:
+        omega="[0-9.]+",
+        phi="trained|frozen",
+    log:
+        f"{LOGS}/ablation/{{dataset}}_{{setting}}_omega{{omega}}_{{phi}}" + ("" if SEED_GROUPS else "_seed{seed}") + ".log",
+    threads: THREADS
+    resources:
+        mem_mb=16000,
+        gpu=GPU,
+    shell:
+        DISTILL_CMD
 
 
 rule zeroshot:

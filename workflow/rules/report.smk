@@ -7,6 +7,7 @@ rule report:
         table2=f"{RES}/tables/table2.csv",
         table2_md=f"{RES}/tables/table2.md",
         summary=f"{RES}/metrics/summary.json",
+        runs=f"{RES}/metrics/runs.json",
         shots=f"{RES}/figures/accuracy_vs_shots.png",
     params:
         selection=cfg["eval"]["selection"],
@@ -16,5 +17,18 @@ rule report:
     threads: 1
     shell:
         "ame report --runs-dir {RUNS} --tables-dir {RES}/tables --figures-dir {RES}/figures"
-        " --preset {PRESET} --selection {params.selection} --tsne-dataset {params.tsne}"
-        " > {log} 2>&1 && mv {RES}/tables/metrics_summary.json {output.summary} 2>/dev/null || true"
+        " --metrics-dir {RES}/metrics --preset {PRESET} --selection {params.selection}"
+        " --tsne-dataset {params.tsne} > {log} 2>&1"
+
+
+rule ablation:
+    input:
+        ablation_outputs(),
+    output:
+        table=f"{RES}/tables/ablation.csv",
+        table_md=f"{RES}/tables/ablation.md",
+    log:
+        f"{LOGS}/ablation_report.log",
+    shell:
+        "ame ablation-report --runs-dir {RES}/ablation/{PRESET} --out-csv {output.table}"
+        " --out-md {output.table_md} > {log} 2>&1"

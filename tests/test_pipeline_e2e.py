@@ -1,0 +1,139 @@
+"""End to end: a reduced miniature driven through Snakemake (and DVC), checked against the contracts."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from ame import contracts
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+pytestmark = pytest.mark.slow
+
+
+def _reduced_preset() -> dict:
+    cfg = yaml.safe_load((ROOT / "config" / "mini.yaml").read_text())
+    cfg.update(preset="ci", datasets=["Digits"], shots=[4], seeds=[1, 2], methods=["pkd", "pkd_rsm"])
+    cfg["cross_dataset"].update(source="MNIST", targets=["Digits"], shots=[4], methods=["pkd"])
+    cfg["pretrain"].update(student_epochs=1, teacher_epochs=1)
+    cfg["teacher"].update(epochs=1)
+    cfg["optim"].update(epochs=2, full_epochs={"default": 1})
+    cfg["ablation"].update(dataset="Digits", shots=4, omegas=[0, 50])
+    return cfg
+
+
+def _run(cmd, cwd, **kw):
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "HF_HUB_OFFLINE": "1",
+           "DVC_NO_ANALYTICS": "1", "MPLBACKEND": "Agg"}
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=1200, **kw)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    return proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A copy of the workflow with a reduced preset, run once by `snakemake all`."""
+    work = tmp_path_factory.mktemp("project")
+    for name in ("Snakefile", "dvc.yaml"):
+        shutil.copy(ROOT / name, work / name)
+    shutil.copytree(ROOT / "workflow", work / "workflow")
+    (work / "config").mkdir()
+    for name in ("mini.yaml", "paper.yaml"):
+        shutil.copy(ROOT / "config" / name, work / "config" / name)
+    (work / "config" / "ci.yaml").write_text(yaml.safe_dump(_reduced_preset()))
+    (work / "config" / "config.yaml").write_text("preset: ci\n")
+    _run(["snakemake", "--cores", "2", "all"], work)
+    return work
+
+
+def test_every_run_writes_contract_conforming_files(project):
+    runs = sorted((project / "results" / "runs" / "ci").glob("**/metrics.json"))
+    # base2new: 2 methods x 2 seeds + zero-shot; xd: 1 method x 2 seeds + zero-shot
+    assert len(runs) == 4 + 1 + 2 + 1
+    for path in runs:
+        metrics = contracts.validate(json.loads(path.read_text()), contracts.METRICS, str(path))
+        if metrics["method"] != "zeroshot":
+            history = pd.read_csv(path.parent / "history.csv")
+            assert list(history.columns) == contracts.HISTORY_COLUMNS
+            assert len(history) == 2
+            assert (path.parent / "embeddings.npz").is_file() and (path.parent / "student.pt").is_file()
+
+
+def test_tables_follow_the_aggregation_contract(project):
+    table1 = pd.read_csv(project / "results" / "tables" / "table1.csv")
+    rows = table1[(table1["dataset"] == "Digits") & (table1["method"] == "pkd")]
+    assert len(rows) == 1
+    runs = [json.loads((project / f"results/runs/ci/base2new/Digits/4shot/pkd/seed{s}/metrics.json").read_text())
+            for s in (1, 2)]
+    base = sum(r["base"] for r in runs) / 2
+    new = sum(r["new"] for r in runs) / 2
+    assert rows["base"].iloc[0] == pytest.approx(base, abs=0.01)
+    assert rows["hm"].iloc[0] == pytest.approx(2 * base * new / (base + new), abs=0.01)
+    assert {"zeroshot", "pkd", "pkd_rsm"} <= set(table1["method"])
+    assert "Average" in set(table1["dataset"])
+    table2 = pd.read_csv(project / "results" / "tables" / "table2.csv")
+    assert "Digits" in set(table2.iloc[:, 0])
+    for md in ("table1.md", "table2.md"):
+        assert "±" in (project / "results" / "tables" / md).read_text()
+
+
+def test_figures_are_written(project):
+    figures = project / "results" / "figures"
+    for name in ("accuracy_vs_shots.png", "tsne_Digits.png", "fscore_Digits.png"):
+        assert (figures / name).stat().st_size > 1000
+
+
+def test_second_run_does_no_work(project):
+    out = _run(["snakemake", "--cores", "2", "-n", "all"], project)
+    assert "Nothing to be done" in out
+
+
+def test_changing_omega_reruns_only_the_rsm_runs_and_the_report(project):
+    preset = project / "config" / "ci.yaml"
+    original = preset.read_text()
+    cfg = yaml.safe_load(original)
+    cfg["rsm"]["omega"] = 10.0
+    preset.write_text(yaml.safe_dump(cfg))
+    try:
+        out = _run(["snakemake", "--cores", "2", "-n", "--quiet", "rules", "all"], project)
+    finally:
+        preset.write_text(original)
+    counts = dict(line.split()[:2][::-1] for line in out.splitlines()
+                  if len(line.split()) == 2 and line.split()[1].isdigit())
+    assert counts.get("distill") == "1"  # the one pkd_rsm cell (both seeds in one job)
+    assert "prepare_dataset" not in counts and "backbone" not in counts and "teacher" not in counts
+
+
+def test_dvc_repro_after_snakemake_trains_nothing(project):
+    _run(["git", "init", "-q"], project)
+    _run(["dvc", "init", "-q"], project)
+    before = {p: p.stat().st_mtime_ns for p in (project / "results" / "runs").glob("**/metrics.json")}
+    out = _run(["dvc", "repro"], project)
+    assert "Nothing to be done" in out
+    after = {p: p.stat().st_mtime_ns for p in (project / "results" / "runs").glob("**/metrics.json")}
+    assert after == before
+    shown = _run(["dvc", "metrics", "show"], project)
+    assert "pkd_rsm" in shown
+
+
+def test_ablation_target_tables_omega_and_phi(project):
+    _run(["snakemake", "--cores", "2", "ablation"], project)
+    table = pd.read_csv(project / "results" / "tables" / "ablation.csv")
+    assert sorted(zip(table["omega"], table["phi"])) == [(0.0, "frozen"), (0.0, "trained"),
+                                                         (50.0, "frozen"), (50.0, "trained")]
+
+
+def test_paper_preset_plans_the_whole_grid_offline(project):
+    out = _run(["snakemake", "-n", "--quiet", "rules", "all", "--config", "preset=paper"], project)
+    counts = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
+              if len(line.split()) == 2 and line.split()[1].isdigit()}
+    assert counts["distill"] == 11 * 3 * 4 * 3 + 10 * 2 * 2 * 3
+    assert counts["prepare_dataset"] == 11
+    assert not (project / "data" / "ImageNet").exists()
