@@ -92,7 +92,7 @@ def _tsne(features: np.ndarray, random_state: int) -> np.ndarray:
 def _class_legend(fig: Figure, classnames: list[str], colors: np.ndarray) -> None:
     handles = [Line2D([], [], marker="o", linestyle="", color=colors[i], markersize=5)
                for i in range(len(classnames))]
-    fig.legend(handles, classnames, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7,
+    fig.legend(handles, classnames, loc="outside right center", fontsize=7,
                ncols=max(1, math.ceil(len(classnames) / 30)), frameon=False, title="class")
 
 
@@ -114,7 +114,7 @@ def tsne_figure(pairs: Mapping[str, Mapping[str, object]], out_png: str | os.Pat
     methods = sorted({m for s in settings for m in pairs[s]}, key=_method_key)
     if not settings or not methods:
         raise ValueError("tsne_figure: no embeddings given")
-    fig = Figure(figsize=(3.2 * len(settings) + 1.8, 3.0 * len(methods)))
+    fig = Figure(figsize=(3.2 * len(settings) + 1.8, 3.0 * len(methods)), layout="constrained")
     axes = np.atleast_2d(fig.subplots(len(methods), len(settings), squeeze=False))
     classnames: list[str] = []
     for j, setting in enumerate(settings):
@@ -139,7 +139,6 @@ def tsne_figure(pairs: Mapping[str, Mapping[str, object]], out_png: str | os.Pat
     _class_legend(fig, classnames, class_colors(len(classnames)))
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return _save(fig, out_png)
 
 
@@ -179,7 +178,8 @@ def fscore_heatmaps(pairs: Mapping[str, object], out_png: str | os.PathLike,
     order = np.argsort(-mats[0].mean(axis=0), kind="stable")
     mats = [m[:, order] for m in mats]
     vmax = max(float(m.max()) for m in mats) or 1.0
-    fig = Figure(figsize=(5.0 * len(mats) + 1.0, max(3.0, 0.16 * len(classnames) + 1.5)))
+    fig = Figure(figsize=(5.0 * len(mats) + 1.0, max(3.0, 0.16 * len(classnames) + 1.5)),
+                 layout="constrained")
     axes = fig.subplots(1, len(mats), squeeze=False)[0]
     image = None
     for k, (ax, key, m) in enumerate(zip(axes, labels_, mats)):
@@ -216,7 +216,7 @@ def accuracy_vs_shots(table_df: pd.DataFrame, out_png: str | os.PathLike,
     n = max(1, len(datasets))
     ncols = min(4, n)
     nrows = math.ceil(n / ncols)
-    fig = Figure(figsize=(3.6 * ncols, 3.0 * nrows + 0.5))
+    fig = Figure(figsize=(3.6 * ncols, 3.0 * nrows + 0.5), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     colors = dict(zip(methods, colormaps["tab10"](np.arange(len(methods)))))
     x = {s: i for i, s in enumerate(settings)}
@@ -245,9 +245,8 @@ def accuracy_vs_shots(table_df: pd.DataFrame, out_png: str | os.PathLike,
     if not datasets:
         axes[0].text(0.5, 0.5, "no base-to-new runs", ha="center", va="center")
     if handles:
-        fig.legend(list(handles.values()), list(handles), loc="lower center",
+        fig.legend(list(handles.values()), list(handles), loc="outside lower center",
                    ncols=len(handles), frameon=False)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
     return _save(fig, out_png)
 
 
@@ -256,19 +255,22 @@ def training_curves(histories: Mapping[str, object], out_png: str | os.PathLike,
     """Per-epoch KD loss, RSM entropy H(M) and base accuracy for several runs of one cell
     (e.g. {"pkd": history.csv, "pkd_rsm": history.csv}); values may be DataFrames or paths."""
     panels = [("kd_loss", "KD loss"), ("rsm_entropy", "H(M)"), ("base_acc", "base accuracy")]
-    fig = Figure(figsize=(12, 3.2))
+    fig = Figure(figsize=(12, 3.4), layout="constrained")
     axes = fig.subplots(1, len(panels))
-    for label, src in histories.items():
+    # One colour per run across panels, even where a run has no values (pkd logs no H(M)).
+    colors = colormaps["tab10"](np.arange(len(histories)) % 10)
+    handles = []
+    for color, (label, src) in zip(colors, histories.items()):
         h = src if isinstance(src, pd.DataFrame) else pd.read_csv(src)
+        handles.append(Line2D([], [], color=color, marker="."))
         for ax, (col, _) in zip(axes, panels):
             if col in h and h[col].notna().any():
-                ax.plot(h["epoch"], h[col], marker=".", label=label)
+                ax.plot(h["epoch"], h[col], marker=".", color=color)
     for ax, (_, name) in zip(axes, panels):
         ax.set_title(name)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
+    fig.legend(handles, list(histories), loc="outside right center", fontsize=8, frameon=False)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return _save(fig, out_png)
