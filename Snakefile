@@ -2,7 +2,9 @@
 # hyper-parameter; it is validated by `ame` before any job runs. See docs/architecture.md.
 from ame.config import load_preset
 
+
 configfile: "config/config.yaml"
+
 
 PRESET_FILE = f"config/{config['preset']}.yaml"
 cfg = load_preset(PRESET_FILE)

@@ -21,6 +21,7 @@ FEATURES = MODELS + "/features/{task}/{dataset}.pt"
 RUN = RUNS + "/{task}/{dataset}/{setting}/{method}/seed{seed}"
 RUN_FILES = ("metrics.json", "history.csv", "embeddings.npz", "student.pt")
 
+
 wildcard_constraints:
     dataset="[A-Za-z0-9]+",
     task="base2new|xd",
@@ -47,19 +48,29 @@ def run_dirs(wildcards, seeds):
 
 def all_run_outputs():
     seeds = cfg["seeds"]
-    out = [f"{RUN.format(task=c.task, dataset=c.dataset, setting=c.setting, method=c.method, seed=s)}/metrics.json"
-           for c in ame_config.cells(cfg) for s in seeds]
+    out = [
+        f"{RUN.format(task=c.task, dataset=c.dataset, setting=c.setting, method=c.method, seed=s)}/metrics.json"
+        for c in ame_config.cells(cfg)
+        for s in seeds
+    ]
     zeroshot = [("base2new", d) for d in cfg["datasets"]]
     if cfg["cross_dataset"].get("enabled", False):
         zeroshot += [("xd", t) for t in cfg["cross_dataset"]["targets"]]
-    out += [f"{RUNS}/{task}/{dataset}/zeroshot/zeroshot/seed0/metrics.json" for task, dataset in zeroshot]
+    out += [
+        f"{RUNS}/{task}/{dataset}/zeroshot/zeroshot/seed0/metrics.json"
+        for task, dataset in zeroshot
+    ]
     return out
 
 
 def all_model_outputs():
     out = [BACKBONE.format(role=r) for r in ("student", "teacher")]
-    out += [TEACHER.format(task=t, dataset=d) for t, d in ame_config.teacher_datasets(cfg)]
-    out += [FEATURES.format(task=c.task, dataset=c.dataset) for c in ame_config.cells(cfg)]
+    out += [
+        TEACHER.format(task=t, dataset=d) for t, d in ame_config.teacher_datasets(cfg)
+    ]
+    out += [
+        FEATURES.format(task=c.task, dataset=c.dataset) for c in ame_config.cells(cfg)
+    ]
     return sorted(set(out))
 
 
@@ -67,9 +78,18 @@ def all_data_outputs():
     seeds = sorted(set(cfg["seeds"]) | {cfg["teacher"]["seed"]})
     out = [SPLIT.format(dataset=d) for d in ame_config.all_datasets(cfg)]
     for c in ame_config.cells(cfg):
-        out += [SHOTS.format(dataset=c.dataset, shots=ame_config.setting_shots(c.setting), seed=s) for s in cfg["seeds"]]
-    out += [SHOTS.format(dataset=d, shots=cfg["teacher"]["shots"], seed=cfg["teacher"]["seed"])
-            for _, d in ame_config.teacher_datasets(cfg)]
+        out += [
+            SHOTS.format(
+                dataset=c.dataset, shots=ame_config.setting_shots(c.setting), seed=s
+            )
+            for s in cfg["seeds"]
+        ]
+    out += [
+        SHOTS.format(
+            dataset=d, shots=cfg["teacher"]["shots"], seed=cfg["teacher"]["seed"]
+        )
+        for _, d in ame_config.teacher_datasets(cfg)
+    ]
     return sorted(set(out))
 
 
@@ -77,5 +97,11 @@ def ablation_outputs():
     a = cfg["ablation"]
     setting = ame_config.setting_name(a["shots"])
     pattern = f"{RES}/ablation/{PRESET}/{{dataset}}/{{setting}}/omega{{omega}}_{{phi}}/seed{{seed}}/metrics.json"
-    return [pattern.format(dataset=a["dataset"], setting=setting, omega=f"{w:g}", phi=phi, seed=s)
-            for w in a["omegas"] for phi in ("trained", "frozen") for s in cfg["seeds"]]
+    return [
+        pattern.format(
+            dataset=a["dataset"], setting=setting, omega=f"{w:g}", phi=phi, seed=s
+        )
+        for w in a["omegas"]
+        for phi in ("trained", "frozen")
+        for s in cfg["seeds"]
+    ]

@@ -6,8 +6,10 @@ rule prepare_dataset:
     threads: 1
     resources:
         mem_mb=2000,
+    params:
+        root=DATA,
     shell:
-        "ame prepare --dataset {wildcards.dataset} --data-root {DATA} > {log} 2>&1"
+        "ame prepare --dataset {wildcards.dataset} --data-root {params.root} > {log} 2>&1"
 
 
 rule sample_shots:

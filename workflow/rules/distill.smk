@@ -6,7 +6,11 @@ ABLATION_RUN = ABLATION + "/{dataset}/{setting}/omega{omega}_{phi}/seed{seed}"
 def seed_outputs(run_pattern):
     """Grouped: one job writes every seed's run folder; otherwise one job per {seed}."""
     if SEED_GROUPS:
-        return [f"{run_pattern}/{name}".replace("{seed}", str(s)) for s in cfg["seeds"] for name in RUN_FILES]
+        return [
+            f"{run_pattern}/{name}".replace("{seed}", str(s))
+            for s in cfg["seeds"]
+            for name in RUN_FILES
+        ]
     return [f"{run_pattern}/{name}" for name in RUN_FILES]
 
 
@@ -23,7 +27,9 @@ def distill_inputs(wc, task):
     shots = ame_config.setting_shots(wc.setting)
     return {
         "split": SPLIT.format(dataset=wc.dataset),
-        "shots": [SHOTS.format(dataset=wc.dataset, shots=shots, seed=s) for s in job_seeds(wc)],
+        "shots": [
+            SHOTS.format(dataset=wc.dataset, shots=shots, seed=s) for s in job_seeds(wc)
+        ],
         "student_backbone": BACKBONE.format(role="student"),
         "teacher": TEACHER.format(task=task, dataset=teacher_source(task, wc.dataset)),
         "text_features": FEATURES.format(task=task, dataset=wc.dataset),
@@ -44,18 +50,22 @@ rule distill:
         unpack(lambda wc: distill_inputs(wc, wc.task)),
     output:
         seed_outputs(RUN),
-    params:
-        run=lambda wc: as_json(ame_config.distill_params(cfg, wc.task, wc.dataset, wc.setting, wc.method)),
-        seeds=lambda wc: " ".join(map(str, job_seeds(wc))),
-        out_dirs=lambda wc: job_run_dirs(RUN, wc),
-        root=RUNS,
-        scratch=SCRATCH,
     log:
-        f"{LOGS}/distill/{{task}}_{{dataset}}_{{setting}}_{{method}}" + ("" if SEED_GROUPS else "_seed{seed}") + ".log",
+        f"{LOGS}/distill/{{task}}_{{dataset}}_{{setting}}_{{method}}"
+        + ("" if SEED_GROUPS else "_seed{seed}")
+        + ".log",
     threads: THREADS
     resources:
         mem_mb=16000,
         gpu=GPU,
+    params:
+        run=lambda wc: as_json(
+            ame_config.distill_params(cfg, wc.task, wc.dataset, wc.setting, wc.method)
+        ),
+        seeds=lambda wc: " ".join(map(str, job_seeds(wc))),
+        out_dirs=lambda wc: job_run_dirs(RUN, wc),
+        root=RUNS,
+        scratch=SCRATCH,
     shell:
         DISTILL_CMD
 
@@ -66,22 +76,33 @@ rule distill_ablation:
         unpack(lambda wc: distill_inputs(wc, "base2new")),
     output:
         seed_outputs(ABLATION_RUN),
-    params:
-        run=lambda wc: as_json(ame_config.distill_params(cfg, "base2new", wc.dataset, wc.setting, "pkd_rsm",
-                                                          omega=float(wc.omega), rsm_trainable=wc.phi == "trained")),
-        seeds=lambda wc: " ".join(map(str, job_seeds(wc))),
-        out_dirs=lambda wc: job_run_dirs(ABLATION_RUN, wc),
-        root=ABLATION,
-        scratch=f"{SCRATCH}/ablation",
+    log:
+        f"{LOGS}/ablation/{{dataset}}_{{setting}}_omega{{omega}}_{{phi}}"
+        + ("" if SEED_GROUPS else "_seed{seed}")
+        + ".log",
     wildcard_constraints:
         omega="[0-9.]+",
         phi="trained|frozen",
-    log:
-        f"{LOGS}/ablation/{{dataset}}_{{setting}}_omega{{omega}}_{{phi}}" + ("" if SEED_GROUPS else "_seed{seed}") + ".log",
     threads: THREADS
     resources:
         mem_mb=16000,
         gpu=GPU,
+    params:
+        run=lambda wc: as_json(
+            ame_config.distill_params(
+                cfg,
+                "base2new",
+                wc.dataset,
+                wc.setting,
+                "pkd_rsm",
+                omega=float(wc.omega),
+                rsm_trainable=wc.phi == "trained",
+            )
+        ),
+        seeds=lambda wc: " ".join(map(str, job_seeds(wc))),
+        out_dirs=lambda wc: job_run_dirs(ABLATION_RUN, wc),
+        root=ABLATION,
+        scratch=f"{SCRATCH}/ablation",
     shell:
         DISTILL_CMD
 
@@ -93,12 +114,14 @@ rule zeroshot:
     output:
         metrics=RUNS + "/{task}/{dataset}/zeroshot/zeroshot/seed0/metrics.json",
         embeddings=RUNS + "/{task}/{dataset}/zeroshot/zeroshot/seed0/embeddings.npz",
-    params:
-        run=lambda wc: as_json(ame_config.distill_params(cfg, wc.task, wc.dataset, "zeroshot", "zeroshot")),
-        out_dir=lambda wc, output: str(Path(output.metrics).parent),
     log:
         f"{LOGS}/zeroshot/{{task}}_{{dataset}}.log",
     threads: THREADS
+    params:
+        run=lambda wc: as_json(
+            ame_config.distill_params(cfg, wc.task, wc.dataset, "zeroshot", "zeroshot")
+        ),
+        out_dir=lambda wc, output: str(Path(output.metrics).parent),
     shell:
         "ame zeroshot --threads {threads} --params {params.run:q} --student-backbone {input.student_backbone}"
         " --split {input.split} --out-dir {params.out_dir} > {log} 2>&1"

@@ -9,15 +9,20 @@ rule report:
         summary=f"{RES}/metrics/summary.json",
         runs=f"{RES}/metrics/runs.json",
         shots=f"{RES}/figures/accuracy_vs_shots.png",
-    params:
-        selection=cfg["eval"]["selection"],
-        tsne=cfg["datasets"][0],
     log:
         f"{LOGS}/report.log",
     threads: 1
+    params:
+        selection=cfg["eval"]["selection"],
+        tsne=cfg["datasets"][0],
+        runs=RUNS,
+        preset=PRESET,
+        tables=lambda wc, output: Path(output.table1).parent,
+        figures=lambda wc, output: Path(output.shots).parent,
+        metrics=lambda wc, output: Path(output.summary).parent,
     shell:
-        "ame report --runs-dir {RUNS} --tables-dir {RES}/tables --figures-dir {RES}/figures"
-        " --metrics-dir {RES}/metrics --preset {PRESET} --selection {params.selection}"
+        "ame report --runs-dir {params.runs} --tables-dir {params.tables} --figures-dir {params.figures}"
+        " --metrics-dir {params.metrics} --preset {params.preset} --selection {params.selection}"
         " --tsne-dataset {params.tsne} > {log} 2>&1"
 
 
@@ -29,6 +34,8 @@ rule ablation:
         table_md=f"{RES}/tables/ablation.md",
     log:
         f"{LOGS}/ablation_report.log",
+    params:
+        runs=ABLATION,
     shell:
-        "ame ablation-report --runs-dir {RES}/ablation/{PRESET} --out-csv {output.table}"
+        "ame ablation-report --runs-dir {params.runs} --out-csv {output.table}"
         " --out-md {output.table_md} > {log} 2>&1"

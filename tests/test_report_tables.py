@@ -1,0 +1,286 @@
+"""Aggregation rules of Tables 1/2 (design §2), the paired RSM effect, the published columns."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ame.report import reference
+from ame.report.collect import COLUMNS
+from ame.report.tables import (
+    bootstrap_ci, harmonic_mean, rsm_effect, select_scores, setting_key, table1, table1_markdown,
+    table2, to_csv_text, write_tables,
+)
+
+
+def hm(b, n):
+    return 2 * b * n / (b + n)
+
+
+def runs_frame(records) -> pd.DataFrame:
+    """A frame shaped like `collect_runs` output from short records; last-epoch scores are the
+    selected ones minus 1 unless given, and HM is the run's own 2BN/(B+N)."""
+    rows = []
+    for r in records:
+        task = r.get("task", "base2new")
+        zeroshot = r["method"] == "zeroshot"
+        row = {"dataset": r["dataset"], "task": task, "setting": r.get("setting", "16shot"),
+               "method": r["method"], "seed": r.get("seed", 1), "selection": r.get("selection", "best"),
+               "best_epoch": None if zeroshot else 10, "last_epoch": None if zeroshot else 20,
+               "run_dir": f"/runs/{r['dataset']}/{r['method']}/seed{r.get('seed', 1)}"}
+        if task == "base2new":
+            b, n = r["base"], r["new"]
+            lb, ln = r.get("last_base", b - 1), r.get("last_new", n - 1)
+            row |= {"base": b, "new": n, "hm": hm(b, n), "accuracy": math.nan,
+                    "last_base": lb, "last_new": ln, "last_hm": hm(lb, ln), "last_accuracy": math.nan}
+            if zeroshot:
+                row |= {"last_base": math.nan, "last_new": math.nan, "last_hm": math.nan}
+        else:
+            a = r["accuracy"]
+            row |= {"base": math.nan, "new": math.nan, "hm": math.nan, "accuracy": a,
+                    "last_base": math.nan, "last_new": math.nan, "last_hm": math.nan,
+                    "last_accuracy": r.get("last_accuracy", a - 1)}
+        rows.append(row)
+    df = pd.DataFrame(rows)[COLUMNS]
+    for col in ("best_epoch", "last_epoch", "seed"):
+        df[col] = df[col].astype("Int64")
+    return df
+
+
+def three_seeds(dataset="Digits", method="pkd", setting="16shot", base=(80, 82, 84), new=(70, 70, 76)):
+    return [{"dataset": dataset, "method": method, "setting": setting, "seed": s, "base": b, "new": n}
+            for s, b, n in zip((1, 2, 3), base, new)]
+
+
+def row(table, dataset, method, setting="16shot", col="dataset"):
+    hit = table[(table[col] == dataset) & (table["method"] == method) & (table["setting"] == setting)]
+    assert len(hit) == 1, hit
+    return hit.iloc[0]
+
+
+# ---------------------------------------------------------------------------------- cells
+
+def test_cell_is_mean_base_and_new_over_seeds_with_hm_of_the_means_and_population_stds():
+    t = table1(runs_frame(three_seeds()))
+    r = row(t, "Digits", "pkd")
+    assert r["base"] == pytest.approx(82.0)
+    assert r["new"] == pytest.approx(72.0)
+    assert r["hm"] == pytest.approx(2 * 82 * 72 / 154)
+    assert r["base_std"] == pytest.approx(math.sqrt(8 / 3))          # 1.633, ddof=0
+    assert r["new_std"] == pytest.approx(math.sqrt(8))               # 2.828
+    assert r["hm_std"] == pytest.approx(np.std([hm(80, 70), hm(82, 70), hm(84, 76)]))
+    assert r["n_seeds"] == 3 and r["selection"] == "best"
+
+
+def test_harmonic_mean_of_zero_and_zero_is_zero_not_nan():
+    assert harmonic_mean(0.0, 0.0) == 0.0
+    assert harmonic_mean(82.0, 72.0) == pytest.approx(2 * 82 * 72 / 154)
+
+
+# ---------------------------------------------------------------------------------- Average
+
+def test_average_row_is_hm_of_mean_base_and_mean_new_not_mean_of_per_dataset_hms():
+    recs = (three_seeds("Digits", base=(90, 92, 91), new=(10, 10, 10))
+            + three_seeds("MNIST", base=(10, 10, 10), new=(90, 94, 92)))
+    t = table1(runs_frame(recs))
+    avg = row(t, "Average", "pkd")
+    assert avg["base"] == pytest.approx((91 + 10) / 2)
+    assert avg["new"] == pytest.approx((10 + 92) / 2)
+    assert avg["hm"] == pytest.approx(hm(50.5, 51.0))                 # ≈ 50.75
+    mean_of_hms = (row(t, "Digits", "pkd")["hm"] + row(t, "MNIST", "pkd")["hm"]) / 2
+    assert mean_of_hms == pytest.approx(hm(91, 10), rel=1e-2)         # ≈ 18, far from 50.75
+    assert avg["n_datasets"] == 2
+
+
+def test_average_std_is_over_seeds_of_per_seed_averages():
+    recs = (three_seeds("Digits", base=(90, 92, 91), new=(10, 10, 10))
+            + three_seeds("MNIST", base=(10, 10, 10), new=(90, 94, 92)))
+    avg = row(table1(runs_frame(recs)), "Average", "pkd")
+    base_s = np.array([50.0, 51.0, 50.5])      # per seed: mean over the two datasets
+    new_s = np.array([50.0, 52.0, 51.0])
+    assert avg["base_std"] == pytest.approx(np.std(base_s))
+    assert avg["new_std"] == pytest.approx(np.std(new_s))
+    assert avg["hm_std"] == pytest.approx(np.std(hm(base_s, new_s)))
+
+
+def test_average_std_uses_only_seeds_every_dataset_has():
+    recs = three_seeds("Digits") + three_seeds("MNIST")[:2]
+    avg = row(table1(runs_frame(recs)), "Average", "pkd")
+    assert avg["n_seeds"] == 2
+    assert avg["base"] == pytest.approx((82 + 81) / 2)                # means still use all seeds
+
+
+# ---------------------------------------------------------------------------------- RSM effect
+
+def test_rsm_delta_is_paired_per_seed_and_its_bootstrap_ci_contains_the_mean():
+    base = three_seeds(method="pkd", base=(80, 80, 80), new=(70, 70, 70))
+    rsm = three_seeds(method="pkd_rsm", base=(81, 83, 85), new=(71, 72, 75))
+    scores = select_scores(runs_frame(base + rsm))
+    e = rsm_effect(scores, "base2new")
+    r = e[(e["dataset"] == "Digits")].iloc[0]
+    deltas = [hm(81, 71) - hm(80, 70), hm(83, 72) - hm(80, 70), hm(85, 75) - hm(80, 70)]
+    assert (r["baseline"], r["method"], r["n"]) == ("pkd", "pkd_rsm", 3)
+    assert r["mean_delta"] == pytest.approx(np.mean(deltas))
+    assert min(deltas) <= r["ci_low"] <= r["mean_delta"] <= r["ci_high"] <= max(deltas)
+
+
+def test_average_rsm_effect_pools_dataset_seed_pairs():
+    recs = (three_seeds("Digits", "pkd") + three_seeds("Digits", "pkd_rsm", base=(81, 84, 85))
+            + three_seeds("MNIST", "pkd") + three_seeds("MNIST", "pkd_rsm", new=(69, 73, 78)))
+    e = rsm_effect(select_scores(runs_frame(recs)), "base2new")
+    per = e[e["dataset"] != "Average"]
+    avg = e[e["dataset"] == "Average"].iloc[0]
+    assert (avg["n"], avg["n_datasets"]) == (6, 2)
+    assert avg["mean_delta"] == pytest.approx(per["mean_delta"].mean())  # equal seeds per dataset
+    assert avg["ci_low"] <= avg["mean_delta"] <= avg["ci_high"]
+
+
+def test_rsm_effect_ignores_seeds_that_only_one_method_has():
+    recs = three_seeds(method="pkd") + three_seeds(method="pkd_rsm")[:2]
+    e = rsm_effect(select_scores(runs_frame(recs)), "base2new")
+    assert e.loc[e["dataset"] == "Digits", "n"].item() == 2
+
+
+def test_bootstrap_ci_is_deterministic_and_degenerate_for_one_value():
+    groups = [np.array([1.0, 2.0, 4.0]), np.array([0.5, 3.0])]
+    assert bootstrap_ci(groups) == bootstrap_ci(groups)
+    assert bootstrap_ci([np.array([1.5])]) == (1.5, 1.5)
+
+
+# ---------------------------------------------------------------------------------- paper columns
+
+def test_pkd_16shot_row_of_a_paper_dataset_gets_the_ame_papers_promptkd_numbers():
+    t = table1(runs_frame(three_seeds("OxfordPets", "pkd", "16shot")))
+    r = row(t, "OxfordPets", "pkd")
+    assert (r["paper_base"], r["paper_new"], r["paper_hm"]) == (90.13, 92.54, 91.32)
+    assert r["delta_hm"] == pytest.approx(r["hm"] - 91.32)
+    assert math.isnan(r["promptkd_hm"])       # PromptKD's own numbers are for the full set only
+
+
+def test_pkd_full_row_also_gets_the_promptkd_papers_own_student_numbers():
+    t = table1(runs_frame(three_seeds("OxfordPets", "pkd", "full")))
+    r = row(t, "OxfordPets", "pkd", "full")
+    assert r["paper_hm"] == 94.57
+    assert (r["promptkd_base"], r["promptkd_new"], r["promptkd_hm"]) == (96.3, 98.01, 97.15)
+
+
+def test_rsm_and_zeroshot_rows_map_to_pkd_plus_rsm_and_clip():
+    recs = three_seeds("FGVCAircraft", "pkd_rsm") + [
+        {"dataset": "FGVCAircraft", "method": "zeroshot", "setting": "zeroshot", "seed": 1,
+         "base": 27, "new": 36}]
+    t = table1(runs_frame(recs))
+    assert row(t, "FGVCAircraft", "pkd_rsm")["paper_hm"] == 42.07
+    assert row(t, "FGVCAircraft", "zeroshot", "zeroshot")["paper_hm"] == 31.09
+
+
+def test_paper_columns_are_nan_for_datasets_and_settings_the_paper_lacks():
+    recs = three_seeds("Digits", "pkd") + three_seeds("OxfordPets", "pkd", "4shot") + three_seeds("OxfordPets", "simple")
+    t = table1(runs_frame(recs))
+    for ds, m, s in [("Digits", "pkd", "16shot"), ("OxfordPets", "pkd", "4shot"), ("OxfordPets", "simple", "16shot")]:
+        r = row(t, ds, m, s)
+        assert math.isnan(r["paper_hm"]) and math.isnan(r["delta_hm"]) and math.isnan(r["promptkd_hm"])
+
+
+def test_paper_average_is_compared_only_when_all_eleven_paper_datasets_are_present():
+    all_ds = [rec for ds in reference.PAPER_B2N_DATASETS for rec in three_seeds(ds, "pkd")]
+    assert row(table1(runs_frame(all_ds)), "Average", "pkd")["paper_hm"] == 77.40
+    two = three_seeds("OxfordPets", "pkd") + three_seeds("DTD", "pkd")
+    assert math.isnan(row(table1(runs_frame(two)), "Average", "pkd")["paper_hm"])
+
+
+# ---------------------------------------------------------------------------------- selection
+
+def test_last_selection_uses_last_epoch_scores_and_says_so():
+    recs = [{**r, "last_base": r["base"] - 10, "last_new": r["new"] - 20} for r in three_seeds()]
+    t = table1(runs_frame(recs), selection="last")
+    r = row(t, "Digits", "pkd")
+    assert (r["base"], r["new"], r["selection"]) == (pytest.approx(72.0), pytest.approx(52.0), "last")
+
+
+def test_last_selection_keeps_zeroshot_scores_which_have_no_epochs():
+    recs = [{"dataset": "Digits", "method": "zeroshot", "setting": "zeroshot", "seed": 1, "base": 60, "new": 50}]
+    r = row(table1(runs_frame(recs), selection="last"), "Digits", "zeroshot", "zeroshot")
+    assert (r["base"], r["new"]) == (60, 50)
+
+
+def test_best_selection_refuses_runs_that_recorded_only_last_epoch_scores():
+    recs = [{**r, "selection": "last"} for r in three_seeds()]
+    with pytest.raises(ValueError, match="selection='last'"):
+        table1(runs_frame(recs))
+
+
+# ---------------------------------------------------------------------------------- output
+
+def test_rows_are_ordered_by_paper_dataset_order_method_and_shots_with_average_last():
+    recs = (three_seeds("Digits", "pkd", "full") + three_seeds("OxfordPets", "pkd_rsm", "4shot")
+            + three_seeds("OxfordPets", "pkd", "16shot") + three_seeds("OxfordPets", "pkd", "4shot"))
+    t = table1(runs_frame(recs))
+    got = list(zip(t["dataset"], t["method"], t["setting"]))
+    assert got[:4] == [("OxfordPets", "pkd", "4shot"), ("OxfordPets", "pkd", "16shot"),
+                       ("OxfordPets", "pkd_rsm", "4shot"), ("Digits", "pkd", "full")]
+    assert set(t["dataset"][4:]) == {"Average"}
+
+
+def test_setting_order_puts_zeroshot_first_shots_numerically_then_full():
+    assert sorted(["full", "30shot", "4shot", "zeroshot", "16shot"], key=setting_key) == [
+        "zeroshot", "4shot", "16shot", "30shot", "full"]
+
+
+def test_markdown_cells_read_mean_plus_minus_std_under_a_caption_with_selection_seeds_preset():
+    runs = runs_frame(three_seeds() + three_seeds(method="pkd_rsm", base=(81, 83, 85)))
+    t = table1(runs)
+    e = rsm_effect(select_scores(runs), "base2new")
+    md = table1_markdown(t, e, runs, "mini", "best")
+    assert "| 82.00 ± 1.63 | 72.00 ± 2.83 |" in md
+    assert "Preset `mini`" in md and "selection: best" in md and "seeds 1, 2, 3" in md
+    assert "## RSM effect" in md and "| pkd → pkd_rsm | Digits | 16shot | 3 |" in md
+
+
+def test_csv_rounds_floats_to_two_decimals_and_leaves_missing_paper_cells_empty():
+    text = to_csv_text(table1(runs_frame(three_seeds())))
+    line = next(ln for ln in text.splitlines() if ln.startswith("Digits,pkd,16shot"))
+    assert line.startswith("Digits,pkd,16shot,best,82.00,1.63,72.00,2.83,76.68,")
+    assert line.endswith(",,,,,,,")
+
+
+def test_table2_averages_targets_and_carries_paper_and_promptkd_accuracy():
+    recs = [{"task": "xd", "dataset": ds, "method": "pkd", "setting": "full", "seed": s, "accuracy": a + s}
+            for ds, a in [("OxfordPets", 90), ("Caltech101", 92)] for s in (1, 2, 3)]
+    t = table2(runs_frame(recs))
+    pets = row(t, "OxfordPets", "pkd", "full", col="target")
+    assert pets["accuracy"] == pytest.approx(92.0)
+    assert pets["accuracy_std"] == pytest.approx(math.sqrt(2 / 3))
+    assert (pets["paper_accuracy"], pets["promptkd_accuracy"]) == (91.96, 91.59)
+    assert pets["delta_accuracy"] == pytest.approx(92.0 - 91.96)
+    avg = row(t, "Average", "pkd", "full", col="target")
+    assert avg["accuracy"] == pytest.approx(93.0) and math.isnan(avg["paper_accuracy"])
+
+
+def test_without_xd_runs_table2_is_written_with_zero_rows_and_a_note(tmp_path):
+    runs = runs_frame(three_seeds())
+    out = write_tables(runs, tmp_path, "mini")
+    assert out["table2"].empty
+    assert (tmp_path / "table2.csv").read_text().splitlines()[0].startswith("target,method,setting")
+    assert len((tmp_path / "table2.csv").read_text().splitlines()) == 1
+    assert "No cross-dataset (xd) runs were found" in (tmp_path / "table2.md").read_text()
+
+
+# ---------------------------------------------------------------------------------- reference
+
+def test_reference_names_map_to_canonical_dataset_ids():
+    assert reference.canonical_dataset("Pets") == "OxfordPets"
+    assert reference.canonical_dataset("FGVC Aircraft") == "FGVCAircraft"
+    assert reference.canonical_dataset("Avg.") == reference.AVERAGE
+    assert reference.canonical_dataset("OxfordFlowers") == "Flowers102"
+    assert reference.canonical_dataset("Digits") == "Digits"
+    assert set(reference.paper_table2()["dataset"]) == set(reference.PAPER_XD_TARGETS) | {"Average"}
+    assert set(reference.paper_table1()["dataset"]) == set(reference.PAPER_B2N_DATASETS) | {"Average"}
+
+
+def test_shipped_paper_table1_hms_agree_with_their_base_and_new():
+    t = reference.paper_table1()
+    assert np.allclose(t["hm"], hm(t["base"], t["new"]), atol=0.015)
+    assert set(reference.promptkd_table1()["role"]) == {"student", "teacher"}
