@@ -100,15 +100,16 @@ def build_report(runs_dir: str | os.PathLike, tables_dir: str | os.PathLike,
     from ame.report import figures
 
     runs = collect_runs(_resolve_runs_dir(Path(runs_dir), preset))
-    tables_dir, figures_dir = Path(tables_dir), Path(figures_dir)
-    tabs = write_tables(runs, tables_dir, preset, selection)
-    notes: list[str] = []
-    figs: list[Path] = [figures.accuracy_vs_shots(tabs["table1"], figures_dir / "accuracy_vs_shots.png")]
-
+    # Choose the figure datasets first, so a bad request fails before anything is written.
     by_ds = _best_pair_per_dataset(_pair_cells(_embedding_runs(runs)))
     available = sorted(by_ds, key=_dataset_key)
     tsne_ds = _choose(tsne_dataset, PREFERRED_TSNE, available, 1, "tsne_dataset")
     heat_ds = _choose(heatmap_datasets, PREFERRED_HEATMAPS, available, 2, "heatmap_datasets")
+
+    tables_dir, figures_dir = Path(tables_dir), Path(figures_dir)
+    tabs = write_tables(runs, tables_dir, preset, selection)
+    notes: list[str] = []
+    figs: list[Path] = [figures.accuracy_vs_shots(tabs["table1"], figures_dir / "accuracy_vs_shots.png")]
     if not available:
         notes.append("no paired baseline/+RSM base-to-new runs with embeddings.npz: t-SNE, F-score "
                      "and training-curve figures skipped")

@@ -351,7 +351,8 @@ def _effect_md(effect: pd.DataFrame, label: str) -> str:
             f"Per (dataset, setting, seed) run pair; mean Δ with a 95 % percentile-bootstrap CI "
             f"({N_BOOT} resamples, RNG seed {BOOT_SEED}) over seeds; the Average pools every "
             f"(dataset, seed) pair and resamples datasets, then seeds within each. n = number of "
-            f"pairs.\n\n")
+            f"pairs. With few seeds (3 give only 10 distinct resample means) the interval is "
+            f"narrow by construction: read it as descriptive, not as a significance test.\n\n")
     if effect.empty:
         return head + "No paired runs (a method together with its +RSM variant) were found.\n"
     rows = [[f"{r['baseline']} → {r['method']}", r["dataset"], r["setting"], str(r["n"]),
