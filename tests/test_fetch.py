@@ -1,0 +1,109 @@
+"""Downloads resume, verify, record unknown hashes, place files atomically and fail clearly offline."""
+
+import io
+import socket
+import tarfile
+import zipfile
+
+import pytest
+
+from ame.fetch import Artifact, ChecksumError, ChecksumStore, FetchError, download, extract, fetch, sha256_bytes
+from tests.fileserver import serve
+
+PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
+
+
+def test_download_verifies_and_places_the_file(tmp_path):
+    with serve({"/a.bin": PAYLOAD}) as (url, _):
+        path = download(f"{url}/a.bin", tmp_path / "a.bin", sha256_bytes(PAYLOAD))
+    assert path.read_bytes() == PAYLOAD
+    assert not (tmp_path / "a.bin.part").exists()
+
+
+def test_cut_connection_leaves_only_a_part_file_and_a_rerun_resumes(tmp_path):
+    with serve({"/a.bin": PAYLOAD}) as (url, handler):
+        handler.cut_after["/a.bin"] = 300_000
+        with pytest.raises(FetchError, match="rerun to resume"):
+            download(f"{url}/a.bin", tmp_path / "a.bin", sha256_bytes(PAYLOAD))
+        assert not (tmp_path / "a.bin").exists()
+        assert (tmp_path / "a.bin.part").stat().st_size == 300_000
+        download(f"{url}/a.bin", tmp_path / "a.bin", sha256_bytes(PAYLOAD))
+        assert handler.requests[-1] == ("/a.bin", "bytes=300000-")
+    assert (tmp_path / "a.bin").read_bytes() == PAYLOAD
+
+
+def test_server_ignoring_ranges_restarts_the_download(tmp_path):
+    (tmp_path / "a.bin.part").write_bytes(b"garbage")
+    with serve({"/a.bin": PAYLOAD}) as (url, handler):
+        handler.honour_ranges = False
+        download(f"{url}/a.bin", tmp_path / "a.bin", sha256_bytes(PAYLOAD))
+    assert (tmp_path / "a.bin").read_bytes() == PAYLOAD
+
+
+def test_checksum_mismatch_deletes_the_download_and_says_what_to_do(tmp_path):
+    with serve({"/a.bin": PAYLOAD}) as (url, _):
+        with pytest.raises(ChecksumError, match="checksum mismatch .*expected 0+, got .*rerun"):
+            download(f"{url}/a.bin", tmp_path / "a.bin", "0" * 64)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_hash_is_recorded_on_first_download_and_enforced_later(tmp_path, capsys):
+    store = ChecksumStore(tmp_path / "checksums.json")
+    with serve({"/a.bin": PAYLOAD, "/b.bin": PAYLOAD[::-1]}) as (url, _):
+        download(f"{url}/a.bin", tmp_path / "x" / "a.bin", None, name="thing", store=store)
+        assert store.get("thing") == sha256_bytes(PAYLOAD)
+        assert sha256_bytes(PAYLOAD) in capsys.readouterr().err
+        with pytest.raises(ChecksumError, match="thing"):
+            download(f"{url}/b.bin", tmp_path / "y" / "a.bin", None, name="thing", store=store)
+
+
+def test_offline_error_names_the_file_and_where_to_put_it(tmp_path):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(FetchError, match=r"cannot reach .*place it at .*a\.bin"):
+        download(f"http://127.0.0.1:{port}/a.bin", tmp_path / "a.bin", None, timeout=5)
+
+
+def test_artifact_without_url_asks_for_a_manual_download(tmp_path):
+    art = Artifact("teacher/DTD", "model-best.pth.tar", url=None, manual="get it from the Baidu share")
+    with pytest.raises(FetchError, match=r"no direct download .*Baidu share, and place it at .*model-best\.pth\.tar"):
+        fetch(art, tmp_path)
+
+
+def test_existing_file_is_verified_not_downloaded_again(tmp_path):
+    (tmp_path / "a.bin").write_bytes(PAYLOAD)
+    art = Artifact("a", "a.bin", url="http://127.0.0.1:9/never", sha256=sha256_bytes(PAYLOAD))
+    assert fetch(art, tmp_path).read_bytes() == PAYLOAD
+
+
+def _zip_bytes(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_extract_zip_and_tar_atomically(tmp_path):
+    (tmp_path / "a.zip").write_bytes(_zip_bytes({"d/x.txt": b"hi"}))
+    assert (extract(tmp_path / "a.zip", tmp_path / "out_zip") / "d" / "x.txt").read_bytes() == b"hi"
+    with tarfile.open(tmp_path / "a.tar.gz", "w:gz") as tf:
+        info = tarfile.TarInfo("d/y.txt")
+        info.size = 2
+        tf.addfile(info, io.BytesIO(b"yo"))
+    assert (extract(tmp_path / "a.tar.gz", tmp_path / "out_tar") / "d" / "y.txt").read_bytes() == b"yo"
+
+
+def test_truncated_archive_stops_with_the_file_named_and_leaves_nothing(tmp_path):
+    data = _zip_bytes({"d/x.txt": b"hello" * 1000})
+    (tmp_path / "a.zip").write_bytes(data[: len(data) // 2])
+    with pytest.raises(FetchError, match=r"a\.zip.*(truncated or corrupt)"):
+        extract(tmp_path / "a.zip", tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.zip"]
+
+
+def test_archive_members_outside_the_target_are_refused(tmp_path):
+    (tmp_path / "evil.zip").write_bytes(_zip_bytes({"../evil.txt": b"x"}))
+    with pytest.raises(FetchError, match="outside the target"):
+        extract(tmp_path / "evil.zip", tmp_path / "out")
