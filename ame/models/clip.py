@@ -23,7 +23,13 @@ def register_model_configs() -> None:
 
 
 def create_clip(arch: str, pretrained: str | None = None, block_type: str | None = None) -> nn.Module:
-    """Build `arch` with open_clip (`pretrained`: an open_clip tag such as 'openai', or None)."""
+    """Build `arch` with open_clip (`pretrained`: an open_clip tag such as 'openai', or None).
+
+    `block_type="custom"` selects open_clip's CustomResidualAttentionBlock for the vision tower: the
+    same state-dict keys as the default block, and the fast CPU path under bf16 autocast (the default
+    block's attention leaves its fast path there; install.md). Under `with torch.device("meta")` the
+    model is built without data, for shape and parameter-count checks.
+    """
     register_model_configs()
     if arch not in open_clip.list_models():
         raise ValueError(f"unknown model architecture '{arch}'; choose one of open_clip's models "
@@ -32,6 +38,13 @@ def create_clip(arch: str, pretrained: str | None = None, block_type: str | None
     if block_type:
         # open_clip replaces (not merges) an overridden vision_cfg, so pass the whole of it.
         kwargs["vision_cfg"] = {**open_clip.get_model_config(arch)["vision_cfg"], "block_type": block_type}
+    if torch.get_default_device().type == "meta":
+        # Shapes only (parameter counts, state-dict keys): open_clip's final move to its default
+        # device would try to copy the data that meta tensors do not have.
+        if pretrained:
+            raise ValueError(f"create_clip('{arch}'): pretrained weights cannot be loaded on the meta device; "
+                             f"pass pretrained=None or leave the `torch.device('meta')` context")
+        kwargs["device"] = "meta"
     model = open_clip.create_model(arch, pretrained=pretrained, **kwargs)
     model.eval()
     return model
