@@ -37,6 +37,12 @@ def _run(cmd, cwd, **kw):
     return proc.stdout + proc.stderr
 
 
+def _job_counts(out: str) -> dict[str, int]:
+    """Rule -> job count from Snakemake's "Job stats" table."""
+    return {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
+            if len(line.split()) == 2 and line.split()[1].isdigit()}
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     """A copy of the workflow with a reduced preset, run once by `snakemake all`."""
@@ -105,9 +111,8 @@ def test_changing_omega_reruns_only_the_rsm_runs_and_the_report(project):
         out = _run(["snakemake", "--cores", "2", "-n", "--quiet", "rules", "all"], project)
     finally:
         preset.write_text(original)
-    counts = dict(line.split()[:2][::-1] for line in out.splitlines()
-                  if len(line.split()) == 2 and line.split()[1].isdigit())
-    assert counts.get("distill") == "1"  # the one pkd_rsm cell (both seeds in one job)
+    counts = _job_counts(out)
+    assert counts.get("distill") == 1  # the one pkd_rsm cell (both seeds in one job)
     assert "prepare_dataset" not in counts and "backbone" not in counts and "teacher" not in counts
 
 
@@ -132,8 +137,7 @@ def test_ablation_target_tables_omega_and_phi(project):
 
 def test_paper_preset_plans_the_whole_grid_offline(project):
     out = _run(["snakemake", "-n", "--quiet", "rules", "all", "--config", "preset=paper"], project)
-    counts = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
-              if len(line.split()) == 2 and line.split()[1].isdigit()}
+    counts = _job_counts(out)
     assert counts["distill"] == 11 * 3 * 4 * 3 + 10 * 2 * 2 * 3
     assert counts["prepare_dataset"] == 11
     assert not (project / "data" / "ImageNet").exists()
