@@ -61,7 +61,12 @@ def cmd_config_docs(args) -> None:
 def cmd_prepare(args) -> None:
     from ame.data import prepare_dataset
 
-    print(prepare_dataset(args.dataset, args.data_root))
+    custom = None
+    if args.preset_file:
+        from ame.config import load_preset
+
+        custom = load_preset(args.preset_file).get("custom_datasets")
+    print(prepare_dataset(args.dataset, args.data_root, custom=custom))
 
 
 def cmd_shots(args) -> None:
@@ -91,13 +96,33 @@ def cmd_backbone(args) -> None:
 def cmd_teacher(args) -> None:
     _setup(args)
     params = _params(args.params)
-    if params["source"] != "train":
-        raise SystemExit("ame teacher: fetching PromptKD's released teachers (teacher.source: fetch) is not "
-                         "available in this version; use teacher.source: train")
+    if params["source"] == "fetch":
+        from ame.teacher_import import import_teacher
+
+        allow = args.allow_unknown_keys or params.get("allow_unknown_keys", False)
+        import_teacher(params, Path(args.backbone), Path(args.out_weights), Path(args.out_card),
+                       allow_unknown_keys=allow)
+        return
+    if not args.shots:
+        raise SystemExit("ame teacher: --shots is required when teacher.source is train")
     from ame.prompt_tuning import train_teacher
 
     train_teacher(params, Path(args.backbone), Path(args.split), Path(args.shots), Path(args.out_weights),
                   Path(args.out_card))
+
+
+def cmd_dump_checkpoint(args) -> None:
+    from ame.models.promptkd import describe_checkpoint, read_checkpoint
+
+    lines = describe_checkpoint(read_checkpoint(args.path))
+    print("\n".join([f"{args.path}:", *lines]))
+
+
+def cmd_teacher_check(args) -> None:
+    _setup(args)
+    from ame.teacher_check import check_teacher
+
+    check_teacher(_params(args.params), Path(args.teacher), Path(args.features), Path(args.split), Path(args.out))
 
 
 def cmd_teacher_features(args) -> None:
@@ -113,15 +138,26 @@ def cmd_distill(args) -> None:
     from ame.train import RunInputs, distill
 
     params = _params(args.params)
-    if not (len(args.seeds) == len(args.shots) == len(args.out_dirs)):
-        raise SystemExit("ame distill: give one --shots file and one --out-dirs folder per seed")
-    for seed, shots, out_dir in zip(args.seeds, args.shots, args.out_dirs):
+    caches = args.teacher_cache or [None] * len(args.seeds)
+    if not (len(args.seeds) == len(args.shots) == len(args.out_dirs) == len(caches)):
+        raise SystemExit("ame distill: give one --shots file, one --out-dirs folder and (with a cache) one "
+                         "--teacher-cache file per seed")
+    for seed, shots, out_dir, cache in zip(args.seeds, args.shots, args.out_dirs, caches):
         out = Path(out_dir)
         inputs = RunInputs(Path(args.split), Path(shots), Path(args.student_backbone), Path(args.teacher),
-                           Path(args.text_features))
+                           Path(args.text_features), Path(cache) if cache else None)
         metrics = distill(params, seed, inputs, out, Path(args.scratch_root) / out.relative_to(args.runs_root))
         summary = {k: metrics[k] for k in ("base", "new", "hm", "accuracy") if metrics[k] is not None}
         print(f"[distill] {out}: {summary}", file=sys.stderr, flush=True)
+
+
+def cmd_teacher_cache(args) -> None:
+    _setup(args)
+    from ame.teacher_cache import build
+
+    summary = build(_params(args.params), args.seed, Path(args.split), Path(args.shots), Path(args.teacher),
+                    Path(args.text_features), Path(args.out))
+    print(f"[teacher-cache] {args.out}: {summary}", file=sys.stderr, flush=True)
 
 
 def cmd_zeroshot(args) -> None:
@@ -141,6 +177,12 @@ def cmd_report(args) -> None:
                            selection=args.selection, tsne_dataset=args.tsne_dataset,
                            heatmap_datasets=args.heatmap_datasets or None, summary_path=summary)
     write_dvc_metrics(collect_runs(args.runs_dir), read_json(summary), args.metrics_dir)
+    if args.teacher_checks is not None:
+        from ame.report.teacher_check import write_teacher_check
+
+        tables = Path(args.tables_dir)
+        write_teacher_check(args.teacher_checks, tables / "teacher_check.csv", tables / "teacher_check.md",
+                            args.preset)
     print(json.dumps(written, indent=1, default=str))
 
 
@@ -167,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("prepare", cmd_prepare, "prepare a dataset into data/<dataset>/split.json")
     p.add_argument("--dataset", required=True)
     p.add_argument("--data-root", default="data")
+    p.add_argument("--preset-file", default=None, help="preset whose custom_datasets define --dataset, if custom")
     p = add("shots", cmd_shots, "sample K shots per class (Dassl-compatible)")
     for flag in ("--split", "--shots", "--out"):
         p.add_argument(flag, required=True)
@@ -176,8 +219,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--splits", nargs="*", default=[])
     p.add_argument("--out-weights", required=True)
     p.add_argument("--out-card", required=True)
-    p = add("teacher", cmd_teacher, "prompt-tune a teacher on labeled shots")
-    for flag in ("--params", "--backbone", "--split", "--shots", "--out-weights", "--out-card"):
+    p = add("teacher", cmd_teacher, "prompt-tune a teacher (source: train) or import PromptKD's (source: fetch)")
+    for flag in ("--params", "--backbone", "--split", "--out-weights", "--out-card"):
+        p.add_argument(flag, required=True)
+    p.add_argument("--shots", nargs="?", default=None, help="labeled shots file (source: train only)")
+    p.add_argument("--allow-unknown-keys", action="store_true",
+                   help="source: fetch — skip checkpoint tensors outside the PromptSRC mapping and keep the "
+                        "backbone's weights for absent backbone tensors (inspect with `ame dump-checkpoint`)")
+    p = add("dump-checkpoint", cmd_dump_checkpoint, "list a checkpoint's entries and tensors (shape, dtype, target)")
+    p.add_argument("path")
+    p = add("teacher-check", cmd_teacher_check, "score a loaded teacher on its dataset's test split")
+    for flag in ("--params", "--teacher", "--features", "--split", "--out"):
         p.add_argument(flag, required=True)
     p = add("teacher-features", cmd_teacher_features, "compute a teacher's text features once")
     for flag in ("--teacher", "--split", "--out"):
@@ -190,6 +242,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, nargs="+", required=True)
     p.add_argument("--shots", nargs="+", required=True)
     p.add_argument("--out-dirs", nargs="+", required=True)
+    p.add_argument("--teacher-cache", nargs="*", default=[], help="one cache per seed (kd.teacher_cache)")
+    p = add("teacher-cache", cmd_teacher_cache, "cache a teacher's logits on one cell's pre-drawn augmentations")
+    for flag in ("--params", "--split", "--shots", "--teacher", "--text-features", "--out"):
+        p.add_argument(flag, required=True)
+    p.add_argument("--seed", type=int, required=True)
     p = add("zeroshot", cmd_zeroshot, "score the student backbone zero-shot")
     for flag in ("--params", "--student-backbone", "--split", "--out-dir"):
         p.add_argument(flag, required=True)
@@ -199,6 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--selection", default="best", choices=["best", "last"])
     p.add_argument("--tsne-dataset", default=None)
     p.add_argument("--heatmap-datasets", nargs="*", default=[])
+    p.add_argument("--teacher-checks", nargs="*", default=None,
+                   help="teacher_check JSON files; writes teacher_check.csv/.md into --tables-dir")
     p = add("ablation-report", cmd_ablation_report, "the omega x phi ablation table")
     for flag in ("--runs-dir", "--out-csv", "--out-md"):
         p.add_argument(flag, required=True)
@@ -206,10 +265,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from ame.fetch import FetchError
+
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError, NotImplementedError) as err:
+    except (ValueError, FileNotFoundError, NotImplementedError, FetchError) as err:
         # Input and configuration problems: the message says what to fix; a traceback adds nothing.
         print(f"ame {args.command}: error: {err}", file=sys.stderr)
         raise SystemExit(1) from None

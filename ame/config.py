@@ -78,14 +78,24 @@ def validate_preset(raw: Any, where: str = "<preset>") -> dict:
 
 
 def _check_datasets(cfg: dict, where: str) -> None:
+    from ame.data.custom import check_custom_datasets
     from ame.data.registry import DATASET_NAMES, canonical_name
 
+    try:
+        custom = check_custom_datasets(cfg.get("custom_datasets"))
+    except ValueError as err:
+        raise ConfigError(f"{where}: {err}") from None
+    if custom:
+        cfg["custom_datasets"] = custom
+
     def canon(value: str, key: str) -> str:
+        if value in custom:
+            return value
         try:
             return canonical_name(value)
         except ValueError:
             raise ConfigError(f"{where}: key '{key}': unknown dataset '{value}'; allowed values: "
-                              f"{', '.join(DATASET_NAMES)}") from None
+                              f"{', '.join(DATASET_NAMES + sorted(custom))}") from None
 
     cfg["datasets"] = [canon(d, f"datasets.{i}") for i, d in enumerate(cfg["datasets"])]
     xd = cfg["cross_dataset"]
@@ -202,6 +212,8 @@ def distill_params(cfg: dict, task: str, dataset: str, setting: str, method: str
         "device": cfg["runtime"]["device"],
         "checkpoint_every": cfg["runtime"]["checkpoint_every"],
     }
+    if cfg["kd"]["teacher_cache"]["enabled"]:  # only then: with the cache off, runs' parameters are unchanged
+        params["teacher_cache"] = teacher_cache_params(cfg, task, dataset, setting)
     if uses_prompts(method):
         depth = cfg["student"]["xd_prompt_depth" if task == "xd" else "prompt_depth"]
         params["prompts"] = {"tokens": cfg["student"]["prompt_tokens"], "depth": depth}
@@ -214,11 +226,40 @@ def distill_params(cfg: dict, task: str, dataset: str, setting: str, method: str
     return params
 
 
+def teacher_cache_params(cfg: dict, task: str, dataset: str, setting: str) -> dict:
+    """What a cell's teacher-output cache depends on besides its input files and seed; every method
+    of the cell carries this same dict, so they share one cache and rerun when it changes."""
+    cache = cfg["kd"]["teacher_cache"]
+    return {"task": task, "dataset": dataset, "setting": setting, "teacher_arch": cfg["models"]["teacher"]["arch"],
+            "logit_scale": cfg["kd"]["logit_scale"], "batch_size": cfg["optim"]["batch_size"],
+            "epochs": epochs_for(cfg, dataset, setting), "augment": cfg["augment"],
+            "precision": cfg["runtime"]["precision"], "device": cfg["runtime"]["device"],
+            **{k: cache[k] for k in ("top_k", "full_max_mb", "dtype")}}
+
+
+# Teacher keys that only one teacher.source reads; left out of the other's job parameters so that
+# editing them reruns only the teachers that use them.
+FETCH_ONLY_TEACHER_KEYS = ("checkpoint_root", "checkpoint_mirror", "allow_unknown_keys")
+TRAIN_ONLY_TEACHER_KEYS = ("shots", "seed", "epochs", "lr", "batch_size")
+
+
 def teacher_params(cfg: dict, task: str, dataset: str) -> dict:
+    teacher = cfg["teacher"]
+    if teacher["source"] == "fetch":
+        return {"task": task, "dataset": dataset, "arch": cfg["models"]["teacher"]["arch"],
+                **{k: v for k, v in teacher.items() if k not in TRAIN_ONLY_TEACHER_KEYS}}
     return {"task": task, "dataset": dataset, "arch": cfg["models"]["teacher"]["arch"],
-            **cfg["teacher"], "augment": cfg["augment"], "logit_scale": cfg["kd"]["logit_scale"],
+            **{k: v for k, v in teacher.items() if k not in FETCH_ONLY_TEACHER_KEYS},
+            "augment": cfg["augment"], "logit_scale": cfg["kd"]["logit_scale"],
             "precision": cfg["runtime"]["precision"], "device": cfg["runtime"]["device"],
             "all_classes": task == "xd"}
+
+
+def teacher_check_params(cfg: dict, task: str, dataset: str) -> dict:
+    """What scoring a teacher on its test split depends on besides its input files."""
+    return {"task": task, "dataset": dataset, "source": cfg["teacher"]["source"],
+            "image_size": cfg["augment"]["image_size"], "batch_size": cfg["eval"]["batch_size"],
+            "precision": cfg["runtime"]["precision"], "device": cfg["runtime"]["device"]}
 
 
 def backbone_params(cfg: dict, role: str) -> dict:

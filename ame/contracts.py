@@ -85,6 +85,26 @@ METRICS = {
     "else": {"properties": {"accuracy": {"type": "number"}}},
 }
 
+# teacher_check/{task}/{dataset}.json: a loaded teacher's test accuracy (ame.teacher_check).
+TEACHER_CHECK = {
+    "type": "object",
+    "required": ["task", "dataset", "source", "base", "new", "hm", "accuracy", "n_test", "teacher_sha256"],
+    "properties": {
+        "task": {"enum": ["base2new", "xd"]},
+        "dataset": {"type": "string"},
+        "source": {"enum": ["train", "fetch"]},
+        "base": _PCT,
+        "new": _PCT,
+        "hm": _PCT,
+        "accuracy": _PCT,
+        "n_test": {"type": "integer", "minimum": 1},
+        "teacher_sha256": {"type": "string"},
+    },
+    "if": {"properties": {"task": {"const": "base2new"}}},
+    "then": {"properties": {"base": {"type": "number"}, "new": {"type": "number"}, "hm": {"type": "number"}}},
+    "else": {"properties": {"accuracy": {"type": "number"}}},
+}
+
 HISTORY_COLUMNS = ["epoch", "lr", "kd_loss", "rsm_entropy", "total_loss", "base_acc"]
 
 # embeddings.npz: final student image features on the evaluation images, for t-SNE and F-scores.

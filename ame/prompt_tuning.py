@@ -89,10 +89,16 @@ def train_teacher(params: dict, backbone_card: Path, split_path: Path, shots_pat
 
 
 def load_teacher(card_path: str | Path, device: torch.device) -> tuple[Teacher, dict]:
-    """The frozen teacher a card describes (backbone + prompt tensors)."""
+    """The frozen teacher a card describes: backbone + prompt tensors (tuned here), or backbone +
+    converted PromptKD tensors (card format 'promptkd', see `ame.teacher_import`)."""
     card_path = Path(card_path)
     card = read_json(card_path)
     teacher = build_teacher(card["params"], card["backbone_card"])
+    if card.get("format") == "promptkd":
+        from ame.teacher_import import load_imported
+
+        load_imported(teacher, card, card_path)
+        return teacher.to(device).eval().requires_grad_(False), card
     state = torch.load(card_path.parent / card["file"], map_location="cpu", weights_only=True)
     missing = teacher.load_state_dict(state["prompts"], strict=False)
     if missing.unexpected_keys:

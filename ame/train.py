@@ -5,6 +5,10 @@ z_t = s * norm(f_T(x)) W^T and the student's z_s = s * norm(P(f_S(x))) W^T over 
 features W of all C classes; loss = L_KD(z_s, z_t) [+ omega * H(M)]. After each epoch the student is
 scored on the base test split (all test images for cross-dataset), which selects the best epoch as
 the reference does; the last epoch is recorded too.
+
+The augmented batches come from a pre-drawn plan (`ame.data.plan`), so with `kd.teacher_cache`
+enabled the teacher's logits can be read from a cache built once per grid cell
+(`ame.teacher_cache`) instead of being recomputed by every method, for the very same crops.
 """
 
 from __future__ import annotations
@@ -19,19 +23,21 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
 from ame import contracts
 from ame.data import ImageSet, build_transform, load_split, read_shots
+from ame.data.plan import AugmentationPlan, training_set
 from ame.evaluate import features_and_labels, scores, subset_accuracy
-from ame.io import atomic_path, sha256_file, torch_save, write_json, write_text
+from ame.io import atomic_path, read_json, torch_save, write_json, write_text
 from ame.kd import kd_loss
 from ame.models.student import Student
 from ame.optim import build_optimizer, epoch_lr, set_lr
 from ame.pretrain import load_backbone
 from ame.prompt_tuning import load_teacher
 from ame.rsm import RSM
-from ame.runtime import (autocast, device_name, git_sha, package_versions, resolve_device, seed_everything)
+from ame.runtime import (autocast, block_type_for, device_name, git_sha, package_versions, resolve_device,
+                         seed_everything)
+from ame.teacher_cache import TeacherCache, teacher_logits
 from ame.config import params_sha256, uses_prompts, uses_rsm
 
 
@@ -42,6 +48,7 @@ class RunInputs:
     student_backbone: Path
     teacher: Path
     text_features: Path
+    teacher_cache: Path | None = None  # kd.teacher_cache: this seed's cache, read instead of the teacher
 
 
 def _save_history(path: Path, rows: list[dict]) -> None:
@@ -66,6 +73,20 @@ def _set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
 
 
+def _teacher_or_cache(params: dict, seed: int, inputs: RunInputs, plan: AugmentationPlan, classes: int,
+                      device: torch.device) -> tuple:
+    """(teacher, None, card) online, or (None, cache, card) when kd.teacher_cache gave this run a cache."""
+    if inputs.teacher_cache is None:
+        if params.get("teacher_cache"):
+            raise ValueError("kd.teacher_cache is enabled but no cache file was given; pass --teacher-cache "
+                             "(the teacher_cache step builds it)")
+        teacher, card = load_teacher(inputs.teacher, device)
+        return teacher, None, card
+    card = read_json(inputs.teacher)
+    cache = TeacherCache.open(inputs.teacher_cache, params.get("teacher_cache"), seed, plan, classes, card["sha256"])
+    return None, cache, card
+
+
 def distill(params: dict, seed: int, inputs: RunInputs, out_dir: Path, scratch_dir: Path) -> dict:
     """Train one student for `seed`; write metrics.json, history.csv, embeddings.npz, student.pt to out_dir."""
     seed_everything(seed)
@@ -73,16 +94,15 @@ def distill(params: dict, seed: int, inputs: RunInputs, out_dir: Path, scratch_d
     task, method = params["task"], params["method"]
     split = load_split(inputs.split)
     shots = read_shots(inputs.shots, split)
-    train_items = [(split.root / split.train[i][0], split.train[i][1]) for i in shots["indices"]]
     base, new = (split.base_labels(), split.new_labels()) if task == "base2new" else (
         list(range(split.num_classes)), [])
 
-    teacher, teacher_card = load_teacher(inputs.teacher, device)
     feats = torch.load(inputs.text_features, map_location="cpu", weights_only=True)
     if feats["classnames"] != split.classnames:
         raise ValueError(f"{inputs.text_features}: class names differ from {inputs.split}; rerun teacher_features")
     text = feats["features"].to(device)
-    student_clip, _ = load_backbone(inputs.student_backbone)
+    precision = params["precision"]
+    student_clip, _ = load_backbone(inputs.student_backbone, block_type=block_type_for(precision))
     depth = params["prompts"]["depth"] if uses_prompts(method) else 0
     tokens = params["prompts"]["tokens"] if uses_prompts(method) else 1
     student = Student(student_clip, int(text.shape[1]), tokens, depth).to(device)
@@ -96,18 +116,18 @@ def distill(params: dict, seed: int, inputs: RunInputs, out_dir: Path, scratch_d
     optimizer = build_optimizer(trainable, optim)
 
     aug = params["augment"]
-    train_set = ImageSet(train_items, build_transform(True, aug["image_size"], (aug["scale_min"], 1.0), aug["hflip"]))
+    train_set = training_set(split, shots, aug)
     batch = optim["batch_size"]
-    generator = torch.Generator().manual_seed(seed)
-    loader = DataLoader(train_set, batch_size=batch, shuffle=True, drop_last=len(train_set) >= batch,
-                        generator=generator)
+    plan = AugmentationPlan.draw(len(train_set), optim["epochs"], seed)
+    teacher, cache, teacher_card = _teacher_or_cache(params, seed, inputs, plan, split.num_classes, device)
     test_set = ImageSet(split.items("test"), build_transform(False, aug["image_size"]))
     # Model selection scores base-class test images only (all of them for cross-dataset).
     select_classes = base
     select_set = ImageSet(split.items("test", labels=select_classes), build_transform(False, aug["image_size"]))
     scale, tau, weight = params["kd"]["logit_scale"], params["kd"]["temperature"], params["kd"]["weight"]
     omega = params["rsm"]["omega"] if rsm is not None else 0.0
-    precision = params["precision"]
+    # AMP's float16 gradients underflow without loss scaling; for fp32 and bf16 this is a no-op.
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "amp")
 
     def encode(images):
         with autocast(device, precision):
@@ -126,7 +146,8 @@ def distill(params: dict, seed: int, inputs: RunInputs, out_dir: Path, scratch_d
             if rsm is not None:
                 rsm.load_state_dict(state["rsm"])
             optimizer.load_state_dict(state["optimizer"])
-            generator.set_state(state["generator"])
+            if state.get("scaler"):
+                scaler.load_state_dict(state["scaler"])
             _set_rng_state(state["rng"])
             history, best, start_epoch = state["history"], state["best"], state["epoch"]
             print(f"[distill] resuming from epoch {start_epoch}", file=sys.stderr, flush=True)
@@ -137,19 +158,23 @@ def distill(params: dict, seed: int, inputs: RunInputs, out_dir: Path, scratch_d
         set_lr(optimizer, lr)
         student.train()
         sums = {"kd": 0.0, "h": 0.0, "total": 0.0}
-        for images, _ in loader:  # labels are never used: the distillation is unsupervised
+        loader = plan.loader(train_set, epoch, batch)
+        for step, (images, _) in enumerate(loader):  # labels are never used: the distillation is unsupervised
             images = images.to(device)
-            with torch.no_grad(), autocast(device, precision):
-                teacher_logits = scale * teacher.encode_image(images) @ text.t()
+            if cache is None:
+                t_logits = teacher_logits(teacher, images, text, scale, device, precision)
+            else:
+                t_logits = cache.log_probs(epoch, step).to(device)  # log-probs: the same KD as the logits
             with autocast(device, precision):
                 student_features = student(images)
                 student_logits = scale * student_features @ text.t()
-            kd = kd_loss(student_logits.float(), teacher_logits.float(), tau, weight)
+            kd = kd_loss(student_logits.float(), t_logits.float(), tau, weight)
             entropy = rsm(student_features.float(), text) if rsm is not None else torch.zeros((), device=device)
             loss = kd + omega * entropy
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
             sums["kd"] += kd.item()
             sums["h"] += entropy.item()
             sums["total"] += loss.item()
@@ -170,7 +195,7 @@ def distill(params: dict, seed: int, inputs: RunInputs, out_dir: Path, scratch_d
         if (epoch + 1) % params["checkpoint_every"] == 0 and epoch + 1 < optim["epochs"]:
             torch_save({"run_sha": run_sha, "epoch": epoch + 1, "student": student.trainable_state(),
                         "rsm": rsm.state_dict() if rsm is not None else None, "optimizer": optimizer.state_dict(),
-                        "generator": generator.get_state(), "rng": _rng_state(), "history": history,
+                        "scaler": scaler.state_dict(), "rng": _rng_state(), "history": history,
                         "best": best}, state_path)
 
     features, labels = features_and_labels(encode, test_set, params["eval"]["batch_size"], device)

@@ -1,4 +1,9 @@
-"""A tiny HTTP file server on 127.0.0.1 for download tests: Range support and a cut-off switch."""
+"""A tiny HTTP file server on 127.0.0.1 for download tests: Range support and a cut-off switch.
+
+`handler.headers_for[path]` adds response headers to one path (a Content-Type, a cookie, the
+X-Repo-Commit/ETag headers a Hugging Face endpoint sends); HEAD answers like GET without a body.
+Paths include the query string, so Drive-like ``/uc?export=download&id=...`` routes are plain keys.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +17,25 @@ class _Handler(BaseHTTPRequestHandler):
     cut_after: dict[str, int] = {}  # path -> bytes to send before dropping the connection (once)
     honour_ranges = True
     requests: list[tuple[str, str | None]] = []
+    headers_for: dict[str, dict[str, str]] = {}
 
     def log_message(self, *args):  # keep test output quiet
         pass
+
+    def end_headers(self):
+        for key, value in self.headers_for.get(self.path, {}).items():
+            self.send_header(key, value)
+        super().end_headers()
+
+    def do_HEAD(self):
+        data = self.files.get(self.path)
+        self.requests.append((self.path, "HEAD"))
+        if data is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
 
     def do_GET(self):
         self.requests.append((self.path, self.headers.get("Range")))
@@ -48,7 +69,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 @contextlib.contextmanager
 def serve(files: dict[str, bytes]):
-    handler = type("Handler", (_Handler,), {"files": dict(files), "cut_after": {}, "requests": []})
+    handler = type("Handler", (_Handler,), {"files": dict(files), "cut_after": {}, "requests": [],
+                                            "headers_for": {}})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

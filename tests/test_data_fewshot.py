@@ -21,15 +21,21 @@ def _synthetic_train():
 
 
 def _dassl_reference(items, k, seed):
-    """Independent re-statement of the reference: Python `random`, labels ascending, sample items."""
+    """Independent re-statement of Dassl's generate_fewshot_dataset(repeat=True) as CoOp calls it:
+    Python `random`, labels in order of first appearance, `random.sample` per label; a class with
+    fewer than k items draws `random.choices(group, k=k)` there, which we replace by the whole group
+    (design §1: no duplicates) while keeping the draw, so later classes are unaffected."""
     random.seed(seed)
     tracker = {}
     for item in items:
         tracker.setdefault(item[1], []).append(item)
     picked = []
-    for label in sorted(tracker):
-        group = tracker[label]
-        picked.extend(random.sample(group, k) if len(group) >= k else group)
+    for group in tracker.values():
+        if len(group) >= k:
+            picked.extend(random.sample(group, k))
+        else:
+            random.choices(group, k=k)
+            picked.extend(group)
     return picked
 
 
@@ -43,6 +49,18 @@ def test_sampling_matches_the_dassl_reference(k, seed):
     assert [items[i] for i in sample_shots(items, k, seed)] == expected
 
 
+def test_small_class_keeps_its_items_but_consumes_dassls_draws_so_later_classes_match():
+    # Labels first appear as 2, 0, 1 (like CoOp's StanfordCars/Flowers102 splits); class 0 is small.
+    items = [(f"a{i}", 2) for i in range(10)] + [("b0", 0), ("b1", 0)] + [(f"c{i}", 1) for i in range(10)]
+    random.seed(1)
+    dassl = []
+    for group in ([x for x in items if x[1] == 2], [x for x in items if x[1] == 0], [x for x in items if x[1] == 1]):
+        dassl.extend(random.sample(group, 4) if len(group) >= 4 else random.choices(group, k=4))
+    ours = [items[i] for i in sample_shots(items, 4, seed=1)]
+    assert ours[:4] == dassl[:4] and ours[-4:] == dassl[-4:]
+    assert ours[4:6] == [("b0", 0), ("b1", 0)]
+
+
 def test_same_seed_gives_same_indices_and_seeds_1_and_2_differ():
     items = _synthetic_train()
     assert sample_shots(items, 4, 1) == sample_shots(items, 4, 1)
@@ -53,7 +71,8 @@ def test_k_per_class_and_small_classes_contribute_everything():
     items = _synthetic_train()
     chosen = sample_shots(items, 4, seed=1)
     labels = [items[i][1] for i in chosen]
-    assert labels == sorted(labels)  # grouped in ascending label order
+    first_seen = list(dict.fromkeys(label for _, label in items))
+    assert labels == sorted(labels, key=first_seen.index)  # grouped, labels in order of first appearance
     assert {label: labels.count(label) for label in set(labels)} == {0: 4, 1: 4, 2: 4, 3: 2, 4: 4}
     assert len(set(chosen)) == len(chosen)
 

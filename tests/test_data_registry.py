@@ -76,12 +76,15 @@ def test_embedded_class_names_are_english_digit_words():
                            "nine")
 
 
-def test_remote_prepare_raises_not_implemented_naming_the_expected_split_path(tmp_path):
-    with pytest.raises(NotImplementedError) as err:
+def test_remote_prepare_offline_names_what_to_place_where_and_makes_nothing(tmp_path, monkeypatch):
+    from ame.fetch import FetchError
+
+    monkeypatch.setenv("AME_OFFLINE", "1")  # the download path itself is tested in test_data_remote*.py
+    with pytest.raises(FetchError) as err:
         prepare_dataset("Flowers", tmp_path)
     message = str(err.value)
-    assert "not available" in message
-    assert str(tmp_path / "Flowers102" / "split.json") in message
+    assert "Flowers102: could not download the dataset" in message
+    assert str(tmp_path / "Flowers102" / "raw") in message
     assert not (tmp_path / "Flowers102").exists()  # nothing half-made
 
 

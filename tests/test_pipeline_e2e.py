@@ -50,6 +50,8 @@ def project(tmp_path_factory):
     for name in ("Snakefile", "dvc.yaml"):
         shutil.copy(ROOT / name, work / name)
     shutil.copytree(ROOT / "workflow", work / "workflow")
+    # DVC stages depend on the package sources; the jobs themselves run the installed `ame`.
+    shutil.copytree(ROOT / "ame", work / "ame", ignore=shutil.ignore_patterns("__pycache__"))
     (work / "config").mkdir()
     for name in ("mini.yaml", "paper.yaml"):
         shutil.copy(ROOT / "config" / name, work / "config" / name)

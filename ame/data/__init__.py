@@ -33,12 +33,19 @@ __all__ = [
 ]
 
 
-def prepare_dataset(name: str, data_root: str | Path) -> Path:
-    """Make ``<data_root>/<canonical name>/split.json`` exist; return its path.
+def prepare_dataset(name: str, data_root: str | Path, custom: dict | None = None) -> Path:
+    """Make ``<data_root>/<dataset id>/split.json`` exist; return its path.
 
-    Embedded datasets are written by `prepare_embedded`; remote (paper) datasets raise
-    NotImplementedError naming where to place a hand-made split.json (accepted if already there).
+    `custom` is a preset's ``custom_datasets`` mapping: a name found there is prepared from its
+    image folder (`ame.data.custom`). Otherwise `name` (or an alias) is looked up in the registry:
+    embedded datasets are written by `prepare_embedded`; paper datasets are downloaded, converted
+    and checked by `ame.data.remote.prepare_remote` (ImageNet: validated in place). A valid
+    split.json already there is returned without any network access.
     """
+    if custom and name in custom:
+        from .custom import prepare_custom
+
+        return prepare_custom(name, custom[name], data_root)
     return get_dataset(name).prepare(data_root)
 
 

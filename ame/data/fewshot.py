@@ -1,13 +1,19 @@
 """K-shot sampling of the training split, compatible with Dassl's ``generate_fewshot_dataset``.
 
-Reference behaviour (design §1): ``random.seed(seed)``; group the training items by label; for each
-label in ascending order, ``random.sample(items_of_that_label, K)`` (all of them when the class has
-fewer than K); items of a label keep their split order. ``random.sample`` consumes the generator
-according to the population's length only, so sampling positions within a label's list picks exactly
-the items Dassl would pick from its list of Datum objects.
+Reference behaviour (Dassl ``DatasetBase.generate_fewshot_dataset`` as CoOp's datasets call it):
+``random.seed(seed)``; group the training items by label; for each label **in order of first
+appearance in the training list** (Dassl's ``defaultdict``), ``random.sample(items_of_that_label, K)``;
+items of a label keep their split order. ``random.sample`` consumes the generator according to the
+population's length only, so sampling positions within a label's list picks exactly the items Dassl
+would pick from its list of Datum objects.
 
-Dassl itself visits labels in order of first appearance; that equals ascending order whenever the
-training list is grouped by ascending label, as the embedded splits are.
+First-appearance order matters: CoOp's split files for StanfordCars and Flowers102, for instance,
+list their training classes in a non-ascending order, and visiting labels in sorted order would give
+every class other random numbers than the reference's.
+
+Classes with fewer than K items: CoOp calls Dassl with its default ``repeat=True``, which draws
+``random.choices(items, k=K)`` (duplicates). We keep each such item once (design §1) but draw the
+same K random numbers, so every later class still gets exactly the reference's picks.
 """
 
 from __future__ import annotations
@@ -31,10 +37,11 @@ def _check_shots(shots: Any) -> None:
 def sample_shots(train_items: Sequence[Sequence[Any]], shots: int | str, seed: int) -> list[int]:
     """Indices into `train_items` (``(path, label)`` pairs) of the K-shot subset.
 
-    Order: labels ascending; within a label, the order ``random.sample`` returned (not sorted), so
-    the list is exactly the sequence Dassl's sampler produces. ``shots="full"`` returns every index
-    in split order. Equivalent to Dassl's ``random.seed(seed)`` + ``random.sample`` but leaves the
-    global `random` state untouched.
+    Order: labels in order of first appearance; within a label, the order ``random.sample``
+    returned (not sorted), so the list is exactly the sequence Dassl's sampler produces (classes
+    smaller than K: all their items, in split order). ``shots="full"`` returns every index in split
+    order. Equivalent to Dassl's ``random.seed(seed)`` + sampling but leaves the global `random`
+    state untouched.
     """
     _check_shots(shots)
     if not isinstance(seed, int) or isinstance(seed, bool):
@@ -43,16 +50,19 @@ def sample_shots(train_items: Sequence[Sequence[Any]], shots: int | str, seed: i
         raise ValueError("cannot sample shots from an empty training split")
     if shots == "full":
         return list(range(len(train_items)))
-    by_label: dict[int, list[int]] = defaultdict(list)
+    by_label: dict[int, list[int]] = defaultdict(list)  # insertion order = first appearance
     for index, item in enumerate(train_items):
         by_label[int(item[1])].append(index)
     # A private Random(seed) draws exactly what random.seed(seed) + random.sample would, without
     # disturbing the global state other code (e.g. data augmentation) relies on.
     rng = random.Random(seed)
     chosen: list[int] = []
-    for label in sorted(by_label):
-        members = by_label[label]
-        chosen.extend(rng.sample(members, shots) if len(members) >= shots else members)
+    for members in by_label.values():
+        if len(members) >= shots:
+            chosen.extend(rng.sample(members, shots))
+        else:
+            rng.choices(members, k=shots)  # advance the generator as Dassl's repeat=True draw does
+            chosen.extend(members)
     return chosen
 
 

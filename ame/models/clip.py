@@ -25,8 +25,8 @@ def register_model_configs() -> None:
 def create_clip(arch: str, pretrained: str | None = None, block_type: str | None = None) -> nn.Module:
     """Build `arch` with open_clip (`pretrained`: an open_clip tag such as 'openai', or None).
 
-    `block_type="custom"` selects open_clip's CustomResidualAttentionBlock for the vision tower: the
-    same state-dict keys as the default block, and the fast CPU path under bf16 autocast (the default
+    `block_type="custom"` selects open_clip's CustomResidualAttentionBlock in both towers: the same
+    state-dict keys as the default block, and the fast CPU path under bf16 autocast (the default
     block's attention leaves its fast path there; install.md). Under `with torch.device("meta")` the
     model is built without data, for shape and parameter-count checks.
     """
@@ -36,8 +36,9 @@ def create_clip(arch: str, pretrained: str | None = None, block_type: str | None
                          f"(open_clip.list_models()) or a config in ame/model_configs/")
     kwargs = {}
     if block_type:
-        # open_clip replaces (not merges) an overridden vision_cfg, so pass the whole of it.
-        kwargs["vision_cfg"] = {**open_clip.get_model_config(arch)["vision_cfg"], "block_type": block_type}
+        # open_clip replaces (not merges) an overridden tower config, so pass the whole of it.
+        cfg = open_clip.get_model_config(arch)
+        kwargs.update({tower: {**cfg[tower], "block_type": block_type} for tower in ("vision_cfg", "text_cfg")})
     if torch.get_default_device().type == "meta":
         # Shapes only (parameter counts, state-dict keys): open_clip's final move to its default
         # device would try to copy the data that meta tensors do not have.

@@ -21,13 +21,15 @@ class Teacher(nn.Module):
         self.clip = clip.requires_grad_(False)
         self.tokenizer = tokenizer
         self.ctx_init = ctx_init
-        init_ids = tokenizer([ctx_init])[0]
+        with torch.device("cpu"):  # token ids are bookkeeping, also when the model is built on meta
+            init_ids = tokenizer([ctx_init])[0]
         n_words = int((init_ids > 0).sum()) - 2  # minus SOS and EOS
         if n_words != prompt_tokens:
             raise ValueError(f"teacher.ctx_init '{ctx_init}' has {n_words} tokens but teacher.prompt_tokens "
                              f"is {prompt_tokens}; make them agree")
         with torch.no_grad():
-            init = clip.token_embedding(init_ids[1:1 + prompt_tokens]).clone()
+            ids = init_ids[1:1 + prompt_tokens].to(clip.token_embedding.weight.device)
+            init = clip.token_embedding(ids).clone()
         self.text_prompts = TextPrompts(init, prompt_depth)
         self.vision_prompts = VisionPrompts(int(clip.visual.conv1.out_channels), prompt_tokens, prompt_depth)
 

@@ -18,7 +18,16 @@ SHOTS = DATA + "/{dataset}/shots/{shots}_seed{seed}.json"
 BACKBONE = MODELS + "/backbone/{role}.json"
 TEACHER = MODELS + "/teacher/{task}/{dataset}.json"
 FEATURES = MODELS + "/features/{task}/{dataset}.pt"
+TEACHER_CHECK = MODELS + "/teacher_check/{task}/{dataset}.json"
 RUN = RUNS + "/{task}/{dataset}/{setting}/{method}/seed{seed}"
+# kd.teacher_cache: one per (task, dataset, setting, seed), shared by every method of the cell.
+TEACHER_CACHE = (
+    RES
+    + "/cache/"
+    + PRESET
+    + "/teacher_outputs/{task}/{dataset}/{setting}/seed{seed}.pt"
+)
+USE_TEACHER_CACHE = cfg["kd"]["teacher_cache"]["enabled"]
 RUN_FILES = ("metrics.json", "history.csv", "embeddings.npz", "student.pt")
 
 
@@ -34,6 +43,13 @@ wildcard_constraints:
 
 def as_json(obj):
     return json.dumps(obj, sort_keys=True)
+
+
+def custom_prepare_args(dataset):
+    """`--preset-file` for custom datasets only, so the other datasets' jobs do not change."""
+    if dataset in cfg["custom_datasets"]:
+        return f"--preset-file {PRESET_FILE}"
+    return ""
 
 
 def teacher_source(task, dataset):
@@ -71,7 +87,15 @@ def all_model_outputs():
     out += [
         FEATURES.format(task=c.task, dataset=c.dataset) for c in ame_config.cells(cfg)
     ]
+    out += teacher_check_outputs()
     return sorted(set(out))
+
+
+def teacher_check_outputs():
+    return [
+        TEACHER_CHECK.format(task=t, dataset=d)
+        for t, d in ame_config.teacher_datasets(cfg)
+    ]
 
 
 def all_data_outputs():

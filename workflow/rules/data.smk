@@ -8,8 +8,12 @@ rule prepare_dataset:
         mem_mb=2000,
     params:
         root=DATA,
+        # Custom datasets are defined in the preset; the spec is a param so that editing it reruns.
+        preset=lambda wc: custom_prepare_args(wc.dataset),
+        custom=lambda wc: as_json(cfg["custom_datasets"].get(wc.dataset)),
     shell:
-        "ame prepare --dataset {wildcards.dataset} --data-root {params.root} > {log} 2>&1"
+        "ame prepare --dataset {wildcards.dataset} --data-root {params.root} {params.preset}"
+        " > {log} 2>&1"
 
 
 rule sample_shots:

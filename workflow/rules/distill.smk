@@ -25,7 +25,7 @@ def job_run_dirs(run_pattern, wc):
 
 def distill_inputs(wc, task):
     shots = ame_config.setting_shots(wc.setting)
-    return {
+    inputs = {
         "split": SPLIT.format(dataset=wc.dataset),
         "shots": [
             SHOTS.format(dataset=wc.dataset, shots=shots, seed=s) for s in job_seeds(wc)
@@ -34,15 +34,58 @@ def distill_inputs(wc, task):
         "teacher": TEACHER.format(task=task, dataset=teacher_source(task, wc.dataset)),
         "text_features": FEATURES.format(task=task, dataset=wc.dataset),
     }
+    if USE_TEACHER_CACHE:
+        inputs["teacher_cache"] = [
+            TEACHER_CACHE.format(
+                task=task, dataset=wc.dataset, setting=wc.setting, seed=s
+            )
+            for s in job_seeds(wc)
+        ]
+    return inputs
 
 
 DISTILL_CMD = (
     "ame distill --threads {threads} --params {params.run:q} --seeds {params.seeds}"
     " --split {input.split} --shots {input.shots} --student-backbone {input.student_backbone}"
     " --teacher {input.teacher} --text-features {input.text_features}"
-    " --runs-root {params.root} --scratch-root {params.scratch} --out-dirs {params.out_dirs} > {log} 2>&1"
+    + (" --teacher-cache {input.teacher_cache}" if USE_TEACHER_CACHE else "")
+    + " --runs-root {params.root} --scratch-root {params.scratch} --out-dirs {params.out_dirs} > {log} 2>&1"
 )
 GPU = 0 if cfg["runtime"]["device"] == "cpu" else 1
+
+
+# The teacher's logits on a cell's pre-drawn augmentations, built once and read by every method of
+# the cell (kd.teacher_cache); deleted once its last distillation job has finished.
+if USE_TEACHER_CACHE:
+
+    rule teacher_cache:
+        input:
+            split=SPLIT,
+            shots=lambda wc: SHOTS.format(
+                dataset=wc.dataset,
+                shots=ame_config.setting_shots(wc.setting),
+                seed=wc.seed,
+            ),
+            teacher=lambda wc: TEACHER.format(
+                task=wc.task, dataset=teacher_source(wc.task, wc.dataset)
+            ),
+            text_features=FEATURES,
+        output:
+            cache=temp(TEACHER_CACHE),
+        log:
+            f"{LOGS}/teacher_cache/{{task}}_{{dataset}}_{{setting}}_seed{{seed}}.log",
+        threads: THREADS
+        resources:
+            mem_mb=16000,
+            gpu=GPU,
+        params:
+            run=lambda wc: as_json(
+                ame_config.teacher_cache_params(cfg, wc.task, wc.dataset, wc.setting)
+            ),
+        shell:
+            "ame teacher-cache --threads {threads} --params {params.run:q} --seed {wildcards.seed}"
+            " --split {input.split} --shots {input.shots} --teacher {input.teacher}"
+            " --text-features {input.text_features} --out {output.cache} > {log} 2>&1"
 
 
 rule distill:

@@ -24,10 +24,14 @@ rule teacher:
     input:
         backbone=BACKBONE.format(role="teacher"),
         split=SPLIT,
-        shots=lambda wc: SHOTS.format(
-            dataset=wc.dataset,
-            shots=cfg["teacher"]["shots"],
-            seed=cfg["teacher"]["seed"],
+        shots=lambda wc: (
+            SHOTS.format(
+                dataset=wc.dataset,
+                shots=cfg["teacher"]["shots"],
+                seed=cfg["teacher"]["seed"],
+            )
+            if cfg["teacher"]["source"] == "train"
+            else []
         ),
     output:
         card=TEACHER,
@@ -61,3 +65,26 @@ rule teacher_features:
     shell:
         "ame teacher-features --threads {threads} --teacher {input.teacher} --split {input.split}"
         " --device {params.device} --out {output.features} > {log} 2>&1"
+
+
+rule teacher_check:
+    input:
+        teacher=lambda wc: TEACHER.format(
+            task=wc.task, dataset=teacher_source(wc.task, wc.dataset)
+        ),
+        features=FEATURES,
+        split=SPLIT,
+    output:
+        check=TEACHER_CHECK,
+    log:
+        f"{LOGS}/teacher_check/{{task}}_{{dataset}}.log",
+    threads: THREADS
+    resources:
+        mem_mb=8000,
+    params:
+        run=lambda wc: as_json(
+            ame_config.teacher_check_params(cfg, wc.task, wc.dataset)
+        ),
+    shell:
+        "ame teacher-check --threads {threads} --params {params.run:q} --teacher {input.teacher}"
+        " --features {input.features} --split {input.split} --out {output.check} > {log} 2>&1"

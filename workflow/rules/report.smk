@@ -1,6 +1,7 @@
 rule report:
     input:
         all_run_outputs(),
+        checks=teacher_check_outputs(),
     output:
         table1=f"{RES}/tables/table1.csv",
         table1_md=f"{RES}/tables/table1.md",
@@ -9,6 +10,8 @@ rule report:
         summary=f"{RES}/metrics/summary.json",
         runs=f"{RES}/metrics/runs.json",
         shots=f"{RES}/figures/accuracy_vs_shots.png",
+        teacher_check=f"{RES}/tables/teacher_check.csv",
+        teacher_check_md=f"{RES}/tables/teacher_check.md",
     log:
         f"{LOGS}/report.log",
     threads: 1
@@ -23,7 +26,7 @@ rule report:
     shell:
         "ame report --runs-dir {params.runs} --tables-dir {params.tables} --figures-dir {params.figures}"
         " --metrics-dir {params.metrics} --preset {params.preset} --selection {params.selection}"
-        " --tsne-dataset {params.tsne} > {log} 2>&1"
+        " --tsne-dataset {params.tsne} --teacher-checks {input.checks} > {log} 2>&1"
 
 
 rule ablation:

@@ -1,0 +1,68 @@
+"""Importing a released PromptKD teacher (teacher.source: fetch): locate or fetch, convert, record.
+
+Writes the same pair of files a prompt-tuned teacher has — a weights file and a card — so everything
+downstream (`load_teacher`, text features, distillation) is the same for both. The weights file
+holds the converted tensors in the checkpoint's own dtypes (the backbone's token embedding excepted,
+which the checkpoint lacks), so later steps need neither the release file nor the conversion code.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+
+from ame.io import read_json, sha256_file, torch_save, write_json
+from ame.models import promptkd
+from ame.models.teachers import locate_checkpoint
+from ame.prompt_tuning import build_teacher
+
+FORMAT = "promptkd"
+
+
+def _scalar(value):
+    return value if isinstance(value, (int, float, str, bool)) or value is None else repr(value)
+
+
+def _warn_skips(dataset: str, summary: dict) -> None:
+    kept = [k for k in summary["kept_from_backbone"] if k not in promptkd.NOT_IN_CHECKPOINT]
+    if summary["unknown_skipped"]:
+        print(f"[teacher {dataset}] warning: skipped tensors outside the mapping: {summary['unknown_skipped']}",
+              file=sys.stderr, flush=True)
+    if kept:
+        print(f"[teacher {dataset}] warning: absent from the checkpoint, kept the backbone's weights: {kept}",
+              file=sys.stderr, flush=True)
+
+
+def import_teacher(params: dict, backbone_card: Path, out_weights: Path, out_card: Path, *,
+                   allow_unknown_keys: bool = False) -> dict:
+    """Convert PromptKD's released teacher for (params['task'], params['dataset']) into our format."""
+    path, digest = locate_checkpoint(params["task"], params["dataset"], params["checkpoint_root"],
+                                     mirror=params.get("checkpoint_mirror"))
+    checkpoint = promptkd.read_checkpoint(path)
+    state = promptkd.checkpoint_state(checkpoint, where=str(path))
+    teacher = build_teacher(params, backbone_card)
+    conversion = promptkd.convert(state, teacher, allow_unknown_keys=allow_unknown_keys, where=str(path))
+    promptkd.load_converted(teacher, conversion.state, conversion.kept, where=str(path))
+    summary = conversion.summary()
+    _warn_skips(params["dataset"], summary)
+    torch_save({"format": FORMAT, "state": conversion.state, "kept": conversion.kept}, out_weights)
+    backbone = read_json(backbone_card)
+    card = {"format": FORMAT, "arch": backbone["arch"], "backbone_card": str(backbone_card),
+            "backbone_sha256": backbone["sha256"], "file": Path(out_weights).name,
+            "sha256": sha256_file(out_weights), "dataset": params["dataset"], "task": params["task"],
+            "source": {"path": str(path), "sha256": digest, "epoch": _scalar(checkpoint.get("epoch")),
+                       "val_result": _scalar(checkpoint.get("val_result"))},
+            "conversion": summary, "params": params}
+    write_json(out_card, card)
+    print(f"[teacher {params['dataset']}] converted {path} ({summary['consumed']} tensors; ignored "
+          f"{summary['ignored']})", file=sys.stderr, flush=True)
+    return card
+
+
+def load_imported(teacher, card: dict, card_path: Path):
+    """Load an imported teacher's converted tensors (the weights file a card names) into `teacher`."""
+    weights = Path(card_path).parent / card["file"]
+    saved = torch.load(weights, map_location="cpu", weights_only=True)
+    return promptkd.load_converted(teacher, saved["state"], saved.get("kept", ()), where=str(weights))
