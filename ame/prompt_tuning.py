@@ -24,8 +24,8 @@ from ame.pretrain import load_backbone
 from ame.runtime import autocast, resolve_device, seed_everything
 
 
-def build_teacher(params: dict, backbone_card: str | Path) -> Teacher:
-    clip, card = load_backbone(backbone_card)
+def build_teacher(params: dict, backbone_card: str | Path, block_type: str | None = None) -> Teacher:
+    clip, card = load_backbone(backbone_card, block_type=block_type)
     return Teacher(clip, get_tokenizer(card["arch"]), params["prompt_tokens"], params["prompt_depth"],
                    params["ctx_init"])
 
@@ -88,12 +88,16 @@ def train_teacher(params: dict, backbone_card: Path, split_path: Path, shots_pat
     return card
 
 
-def load_teacher(card_path: str | Path, device: torch.device) -> tuple[Teacher, dict]:
+def load_teacher(card_path: str | Path, device: torch.device,
+                 block_type: str | None = None) -> tuple[Teacher, dict]:
     """The frozen teacher a card describes: backbone + prompt tensors (tuned here), or backbone +
-    converted PromptKD tensors (card format 'promptkd', see `ame.teacher_import`)."""
+    converted PromptKD tensors (card format 'promptkd', see `ame.teacher_import`).
+
+    block_type: open_clip's attention block ("custom" is the fast bf16 path on CPU); the state-dict
+    keys are the same either way."""
     card_path = Path(card_path)
     card = read_json(card_path)
-    teacher = build_teacher(card["params"], card["backbone_card"])
+    teacher = build_teacher(card["params"], card["backbone_card"], block_type=block_type)
     if card.get("format") == "promptkd":
         from ame.teacher_import import load_imported
 

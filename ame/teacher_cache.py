@@ -40,7 +40,7 @@ from ame.data import load_split, read_shots
 from ame.data.plan import AugmentationPlan, training_set
 from ame.io import torch_save
 from ame.prompt_tuning import load_teacher
-from ame.runtime import autocast, resolve_device
+from ame.runtime import autocast, block_type_for, resolve_device
 
 FORMAT = 1
 _DTYPES = {"float16": torch.float16, "float32": torch.float32}
@@ -106,7 +106,7 @@ def build(params: dict, seed: int, split_path: Path, shots_path: Path, teacher_c
     if feats["classnames"] != split.classnames:
         raise ValueError(f"{text_features}: class names differ from {split_path}; rerun teacher_features")
     text = feats["features"].to(device)
-    teacher, card = load_teacher(teacher_card, device)
+    teacher, card = load_teacher(teacher_card, device, block_type=block_type_for(params["precision"]))
     classes, positions = split.num_classes, plan.used_positions(batch)
     k = storage_k(epochs, positions, classes, params)
     started = time.time()

@@ -80,7 +80,7 @@ def _teacher_or_cache(params: dict, seed: int, inputs: RunInputs, plan: Augmenta
         if params.get("teacher_cache"):
             raise ValueError("kd.teacher_cache is enabled but no cache file was given; pass --teacher-cache "
                              "(the teacher_cache step builds it)")
-        teacher, card = load_teacher(inputs.teacher, device)
+        teacher, card = load_teacher(inputs.teacher, device, block_type=block_type_for(params["precision"]))
         return teacher, None, card
     card = read_json(inputs.teacher)
     cache = TeacherCache.open(inputs.teacher_cache, params.get("teacher_cache"), seed, plan, classes, card["sha256"])
