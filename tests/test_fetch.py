@@ -1,14 +1,12 @@
 """Downloads resume, verify, record unknown hashes, place files atomically and fail clearly offline."""
 
-import io
 import socket
-import tarfile
-import zipfile
 
 import pytest
 
 from ame.fetch import Artifact, ChecksumError, ChecksumStore, FetchError, download, extract, fetch, sha256_bytes
 from tests.fileserver import serve
+from tests.remote_fixtures import tgz_bytes, zip_bytes
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 
@@ -77,26 +75,15 @@ def test_existing_file_is_verified_not_downloaded_again(tmp_path):
     assert fetch(art, tmp_path).read_bytes() == PAYLOAD
 
 
-def _zip_bytes(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for name, data in files.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
-
-
 def test_extract_zip_and_tar_atomically(tmp_path):
-    (tmp_path / "a.zip").write_bytes(_zip_bytes({"d/x.txt": b"hi"}))
+    (tmp_path / "a.zip").write_bytes(zip_bytes({"d/x.txt": b"hi"}))
     assert (extract(tmp_path / "a.zip", tmp_path / "out_zip") / "d" / "x.txt").read_bytes() == b"hi"
-    with tarfile.open(tmp_path / "a.tar.gz", "w:gz") as tf:
-        info = tarfile.TarInfo("d/y.txt")
-        info.size = 2
-        tf.addfile(info, io.BytesIO(b"yo"))
+    (tmp_path / "a.tar.gz").write_bytes(tgz_bytes({"d/y.txt": b"yo"}))
     assert (extract(tmp_path / "a.tar.gz", tmp_path / "out_tar") / "d" / "y.txt").read_bytes() == b"yo"
 
 
 def test_truncated_archive_stops_with_the_file_named_and_leaves_nothing(tmp_path):
-    data = _zip_bytes({"d/x.txt": b"hello" * 1000})
+    data = zip_bytes({"d/x.txt": b"hello" * 1000})
     (tmp_path / "a.zip").write_bytes(data[: len(data) // 2])
     with pytest.raises(FetchError, match=r"a\.zip.*(truncated or corrupt)"):
         extract(tmp_path / "a.zip", tmp_path / "out")
@@ -104,6 +91,6 @@ def test_truncated_archive_stops_with_the_file_named_and_leaves_nothing(tmp_path
 
 
 def test_archive_members_outside_the_target_are_refused(tmp_path):
-    (tmp_path / "evil.zip").write_bytes(_zip_bytes({"../evil.txt": b"x"}))
+    (tmp_path / "evil.zip").write_bytes(zip_bytes({"../evil.txt": b"x"}))
     with pytest.raises(FetchError, match="outside the target"):
         extract(tmp_path / "evil.zip", tmp_path / "out")
