@@ -168,15 +168,11 @@ def cmd_zeroshot(args) -> None:
 
 
 def cmd_report(args) -> None:
-    from ame.io import read_json
-    from ame.report import build_report, collect_runs
-    from ame.report.dvc_metrics import write_dvc_metrics
+    from ame.report import build_report
 
-    summary = Path(args.metrics_dir) / "summary.json"
     written = build_report(args.runs_dir, args.tables_dir, args.figures_dir, args.preset,
                            selection=args.selection, tsne_dataset=args.tsne_dataset,
-                           heatmap_datasets=args.heatmap_datasets or None, summary_path=summary)
-    write_dvc_metrics(collect_runs(args.runs_dir), read_json(summary), args.metrics_dir)
+                           heatmap_datasets=args.heatmap_datasets or None, metrics_dir=args.metrics_dir)
     if args.teacher_checks is not None:
         from ame.report.teacher_check import write_teacher_check
 

@@ -110,6 +110,17 @@ def load_teacher(card_path: str | Path, device: torch.device,
     return teacher.to(device).eval().requires_grad_(False), card
 
 
+def read_text_features(path: str | Path, card: dict, classnames: list[str]) -> torch.Tensor:
+    """The C x d features `text_features` stored, checked against the teacher card and the split."""
+    stored = torch.load(path, map_location="cpu", weights_only=True)
+    if stored["teacher_sha256"] != card["sha256"]:
+        raise ValueError(f"{path}: computed from another teacher (sha256 {stored['teacher_sha256'][:12]}…, "
+                         f"card {card['sha256'][:12]}…); rerun teacher_features")
+    if list(stored["classnames"]) != list(classnames):
+        raise ValueError(f"{path}: class names differ from the split's; rerun teacher_features")
+    return stored["features"].float()
+
+
 @torch.no_grad()
 def text_features(card_path: Path, split_path: Path, out_path: Path, device: torch.device) -> dict:
     """The teacher's normalised text features of all C classes, computed once after loading (C x d)."""

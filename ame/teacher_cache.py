@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from ame.data import load_split, read_shots
 from ame.data.plan import AugmentationPlan, training_set
 from ame.io import torch_save
-from ame.prompt_tuning import load_teacher
+from ame.prompt_tuning import load_teacher, read_text_features
 from ame.runtime import autocast, block_type_for, resolve_device
 
 FORMAT = 1
@@ -102,11 +102,8 @@ def build(params: dict, seed: int, split_path: Path, shots_path: Path, teacher_c
     train_set = training_set(split, read_shots(shots_path, split), params["augment"])
     batch, epochs = params["batch_size"], params["epochs"]
     plan = AugmentationPlan.draw(len(train_set), epochs, seed)
-    feats = torch.load(text_features, map_location="cpu", weights_only=True)
-    if feats["classnames"] != split.classnames:
-        raise ValueError(f"{text_features}: class names differ from {split_path}; rerun teacher_features")
-    text = feats["features"].to(device)
     teacher, card = load_teacher(teacher_card, device, block_type=block_type_for(params["precision"]))
+    text = read_text_features(text_features, card, split.classnames).to(device)
     classes, positions = split.num_classes, plan.used_positions(batch)
     k = storage_k(epochs, positions, classes, params)
     started = time.time()

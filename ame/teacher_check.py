@@ -15,20 +15,10 @@ import torch
 
 from ame import contracts
 from ame.data import ImageSet, build_transform, load_split
-from ame.evaluate import features_and_labels, scores
+from ame.evaluate import evaluation_classes, features_and_labels, scores
 from ame.io import write_json
-from ame.prompt_tuning import load_teacher
+from ame.prompt_tuning import load_teacher, read_text_features
 from ame.runtime import autocast, device_name, resolve_device
-
-
-def read_text_features(path: Path, card: dict, classnames: list[str]) -> torch.Tensor:
-    stored = torch.load(path, map_location="cpu", weights_only=True)
-    if stored["teacher_sha256"] != card["sha256"]:
-        raise ValueError(f"{path}: computed from another teacher (sha256 {stored['teacher_sha256'][:12]}…, "
-                         f"card {card['sha256'][:12]}…); rerun teacher_features")
-    if list(stored["classnames"]) != list(classnames):
-        raise ValueError(f"{path}: class names differ from the split's; rerun teacher_features")
-    return stored["features"].float()
 
 
 @torch.no_grad()
@@ -42,7 +32,7 @@ def check_teacher(params: dict, card_path: Path, features_path: Path, split_path
     with autocast(device, params["precision"]):
         features, labels = features_and_labels(teacher.encode_image, test, params["batch_size"], device)
     task = params["task"]
-    base, new = split.base_labels(), split.new_labels()
+    base, new = evaluation_classes(split, task)
     result = {"task": task, "dataset": split.dataset, "source": params["source"],
               **scores(features, labels, text, task, base, new),
               "n_test": len(test), "n_classes": split.num_classes, "teacher_sha256": card["sha256"],

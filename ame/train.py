@@ -27,13 +27,13 @@ import torch
 from ame import contracts
 from ame.data import ImageSet, build_transform, load_split, read_shots
 from ame.data.plan import AugmentationPlan, training_set
-from ame.evaluate import features_and_labels, scores, subset_accuracy
+from ame.evaluate import evaluation_classes, features_and_labels, scores, subset_accuracy
 from ame.io import atomic_path, read_json, torch_save, write_json, write_text
 from ame.kd import kd_loss
 from ame.models.student import Student
 from ame.optim import build_optimizer, epoch_lr, set_lr
 from ame.pretrain import load_backbone
-from ame.prompt_tuning import load_teacher
+from ame.prompt_tuning import load_teacher, read_text_features
 from ame.rsm import RSM
 from ame.runtime import (autocast, block_type_for, device_name, git_sha, package_versions, resolve_device,
                          seed_everything)
@@ -94,13 +94,9 @@ def distill(params: dict, seed: int, inputs: RunInputs, out_dir: Path, scratch_d
     task, method = params["task"], params["method"]
     split = load_split(inputs.split)
     shots = read_shots(inputs.shots, split)
-    base, new = (split.base_labels(), split.new_labels()) if task == "base2new" else (
-        list(range(split.num_classes)), [])
+    base, new = evaluation_classes(split, task)
 
-    feats = torch.load(inputs.text_features, map_location="cpu", weights_only=True)
-    if feats["classnames"] != split.classnames:
-        raise ValueError(f"{inputs.text_features}: class names differ from {inputs.split}; rerun teacher_features")
-    text = feats["features"].to(device)
+    text = read_text_features(inputs.text_features, read_json(inputs.teacher), split.classnames).to(device)
     precision = params["precision"]
     student_clip, _ = load_backbone(inputs.student_backbone, block_type=block_type_for(precision))
     depth = params["prompts"]["depth"] if uses_prompts(method) else 0
@@ -250,8 +246,7 @@ def zero_shot(params: dict, student_backbone: Path, split_path: Path, out_dir: P
     features, labels = features_and_labels(lambda x: F.normalize(clip.encode_image(x), dim=-1), test_set,
                                            params["eval"]["batch_size"], device)
     task = params["task"]
-    base, new = (split.base_labels(), split.new_labels()) if task == "base2new" else (
-        list(range(split.num_classes)), [])
+    base, new = evaluation_classes(split, task)
     result = scores(features, labels, text, task, base, new)
     metrics = {"dataset": split.dataset, "task": task, "setting": "zeroshot", "method": "zeroshot", "seed": 0,
                "selection": params["eval"]["selection"], **result, "last": {**result, "epoch": None},

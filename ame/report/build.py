@@ -11,6 +11,7 @@ import pandas as pd
 
 from ame.io import write_json
 from ame.report.collect import collect_runs
+from ame.report.dvc_metrics import write_dvc_metrics
 from ame.report.tables import RSM_PAIRS, _dataset_key, metrics_summary, setting_key, write_tables
 
 PREFERRED_TSNE = ("OxfordPets",)          # the paper's Figure 4
@@ -83,16 +84,20 @@ def _choose(requested, preferred, available: list[str], k: int, what: str) -> li
 def build_report(runs_dir: str | os.PathLike, tables_dir: str | os.PathLike,
                  figures_dir: str | os.PathLike, preset: str, selection: str = "best",
                  tsne_dataset: str | None = None, heatmap_datasets=None,
-                 summary_path: str | os.PathLike | None = None) -> dict:
+                 metrics_dir: str | os.PathLike | None = None) -> dict:
     """Collect the runs of `preset` and write every report artefact.
 
     Writes into `tables_dir`: table1.csv/.md, table2.csv/.md, rsm_effect.csv and
-    metrics_summary.json (or `summary_path`); into `figures_dir`: accuracy_vs_shots.png,
+    metrics_summary.json (unless `metrics_dir` is given); into `figures_dir`: accuracy_vs_shots.png,
     tsne_<dataset>.png (pkd vs pkd_rsm — else simple vs simple_rsm — at seed 1 across settings;
     default dataset OxfordPets when present, else the first with embeddings),
     fscore_<dataset>.png for up to two datasets (default Food101 and EuroSAT when present) at the
     largest few-shot setting, and training_curves_<dataset>.png for the t-SNE dataset at that
     setting. Figures that lack embeddings are skipped with a warning and a note.
+
+    With `metrics_dir`, the files behind `dvc metrics show` / `dvc plots show` go there
+    (summary.json, runs.json, curves/; see `ame.report.dvc_metrics`) and the summary is that
+    summary.json.
 
     Returns {"written": [all paths], "tables": [...], "figures": [...], "summary": path,
     "notes": [str]}.
@@ -135,9 +140,15 @@ def build_report(runs_dir: str | os.PathLike, tables_dir: str | os.PathLike,
                                             figures_dir / f"fscore_{ds}.png",
                                             title=f"{ds} {setting}: one-vs-rest F-scores"))
 
-    summary = Path(summary_path) if summary_path else tables_dir / "metrics_summary.json"
-    write_json(summary, metrics_summary(tabs["table1"], tabs["table2"]))
-    written = [*tabs["paths"], *figs, summary]
+    summary_data = metrics_summary(tabs["table1"], tabs["table2"])
+    if metrics_dir is not None:
+        metric_files = write_dvc_metrics(runs, summary_data, metrics_dir)
+        summary = metric_files[0]
+    else:
+        summary = tables_dir / "metrics_summary.json"
+        write_json(summary, summary_data)
+        metric_files = [summary]
+    written = [*tabs["paths"], *figs, *metric_files]
     return {"written": written, "tables": tabs["paths"], "figures": figs, "summary": summary,
             "notes": notes}
 
