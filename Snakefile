@@ -1,13 +1,11 @@
-# AME reproduction pipeline. The preset (config/<preset>.yaml) holds the grid and every
-# hyper-parameter; it is validated by `ame` before any job runs. See docs/architecture.md.
-from ame.config import load_preset
+# AME reproduction pipeline. config/config.yaml names the active preset (config/<preset>.yaml),
+# which holds the grid and every hyper-parameter; `--config KEY=VALUE` and `--configfile FILE`
+# override its keys. `ame.spec` validates the result before any job runs. See docs/architecture.md.
+from ame.spec import load_active
 
-
-configfile: "config/config.yaml"
-
-
-PRESET_FILE = f"config/{config['preset']}.yaml"
-cfg = load_preset(PRESET_FILE)
+# No `configfile:` directive: ame reads config/config.yaml itself (clear errors for a broken one)
+# and merges Snakemake's `config`, which then holds exactly the command line's overrides.
+cfg, PRESET_FILE = load_active(config)
 
 
 include: "workflow/rules/common.smk"

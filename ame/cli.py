@@ -20,6 +20,16 @@ def _params(text: str) -> dict:
         raise SystemExit(f"ame: --params is not valid JSON: {err}") from None
 
 
+def _spec(text: str, seed: int | None = None):
+    """The run specification a rule passed as JSON (with `seed` added, when given)."""
+    from ame.spec import RunSpec
+
+    data = _params(text)
+    if seed is not None:
+        data = {**data, "seed": seed}
+    return RunSpec.from_dict(data, where="--spec")
+
+
 def _setup(args) -> None:
     from ame.runtime import setup
 
@@ -27,10 +37,13 @@ def _setup(args) -> None:
 
 
 def cmd_validate(args) -> None:
-    from ame.config import load_preset
+    from ame.spec import grid_specs, load_active, load_preset
 
-    cfg = load_preset(args.preset)
-    print(f"{args.preset}: valid preset '{cfg['preset']}'")
+    if args.preset:
+        cfg, path = load_preset(args.preset), args.preset
+    else:
+        cfg, path = load_active()
+    print(f"{path}: valid preset '{cfg['preset']}' ({len(grid_specs(cfg))} distillation runs)")
 
 
 def cmd_datasets(args) -> None:
@@ -41,7 +54,7 @@ def cmd_datasets(args) -> None:
 
 
 def cmd_config_docs(args) -> None:
-    from ame.config import schema
+    from ame.spec.preset import schema
 
     def walk(props: dict, prefix: str = ""):
         for key, sub in props.items():
@@ -61,12 +74,8 @@ def cmd_config_docs(args) -> None:
 def cmd_prepare(args) -> None:
     from ame.data import prepare_dataset
 
-    custom = None
-    if args.preset_file:
-        from ame.config import load_preset
-
-        custom = load_preset(args.preset_file).get("custom_datasets")
-    print(prepare_dataset(args.dataset, args.data_root, custom=custom))
+    custom = _params(args.custom) if args.custom else None
+    print(prepare_dataset(args.dataset, args.data_root, custom={args.dataset: custom} if custom else None))
 
 
 def cmd_shots(args) -> None:
@@ -137,18 +146,18 @@ def cmd_distill(args) -> None:
     _setup(args)
     from ame.train import RunInputs, distill
 
-    params = _params(args.params)
     caches = args.teacher_cache or [None] * len(args.seeds)
-    if not (len(args.seeds) == len(args.shots) == len(args.out_dirs) == len(caches)):
-        raise SystemExit("ame distill: give one --shots file, one --out-dirs folder and (with a cache) one "
-                         "--teacher-cache file per seed")
-    for seed, shots, out_dir, cache in zip(args.seeds, args.shots, args.out_dirs, caches):
-        out = Path(out_dir)
+    if not (len(args.seeds) == len(args.shots) == len(args.out_dirs) == len(args.scratch_dirs) == len(caches)):
+        raise SystemExit("ame distill: give one --shots file, one --out-dirs folder, one --scratch-dirs folder and "
+                         "(with a cache) one --teacher-cache file per seed")
+    for seed, shots, out_dir, scratch, cache in zip(args.seeds, args.shots, args.out_dirs, args.scratch_dirs,
+                                                    caches):
+        spec = _spec(args.spec, seed)
         inputs = RunInputs(Path(args.split), Path(shots), Path(args.student_backbone), Path(args.teacher),
                            Path(args.text_features), Path(cache) if cache else None)
-        metrics = distill(params, seed, inputs, out, Path(args.scratch_root) / out.relative_to(args.runs_root))
+        metrics = distill(spec, inputs, Path(out_dir), Path(scratch))
         summary = {k: metrics[k] for k in ("base", "new", "hm", "accuracy") if metrics[k] is not None}
-        print(f"[distill] {out}: {summary}", file=sys.stderr, flush=True)
+        print(f"[distill] {out_dir}: {summary}", file=sys.stderr, flush=True)
 
 
 def cmd_teacher_cache(args) -> None:
@@ -164,13 +173,13 @@ def cmd_zeroshot(args) -> None:
     _setup(args)
     from ame.train import zero_shot
 
-    zero_shot(_params(args.params), Path(args.student_backbone), Path(args.split), Path(args.out_dir))
+    zero_shot(_spec(args.spec), Path(args.student_backbone), Path(args.split), Path(args.out_dir))
 
 
 def cmd_report(args) -> None:
     from ame.report import build_report
 
-    written = build_report(args.runs_dir, args.tables_dir, args.figures_dir, args.preset,
+    written = build_report(args.runs, args.tables_dir, args.figures_dir, args.preset,
                            selection=args.selection, tsne_dataset=args.tsne_dataset,
                            heatmap_datasets=args.heatmap_datasets or None, metrics_dir=args.metrics_dir)
     if args.teacher_checks is not None:
@@ -185,7 +194,7 @@ def cmd_report(args) -> None:
 def cmd_ablation_report(args) -> None:
     from ame.report.ablation import write_ablation
 
-    print(write_ablation(args.runs_dir, args.out_csv, args.out_md).to_string())
+    print(write_ablation(args.runs, args.out_csv, args.out_md).to_string())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -198,14 +207,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--threads", type=int, default=1, help="torch threads (Snakemake passes the rule's)")
         return p
 
-    p = add("validate", cmd_validate, "validate a preset file")
-    p.add_argument("preset")
+    p = add("validate", cmd_validate, "validate a preset file (default: the active one, config/config.yaml)")
+    p.add_argument("preset", nargs="?", default=None, help="preset file, e.g. config/paper.yaml")
     add("datasets", cmd_datasets, "list known datasets and aliases")
     add("config-docs", cmd_config_docs, "print every preset key with its default and help as Markdown")
     p = add("prepare", cmd_prepare, "prepare a dataset into data/<dataset>/split.json")
     p.add_argument("--dataset", required=True)
     p.add_argument("--data-root", default="data")
-    p.add_argument("--preset-file", default=None, help="preset whose custom_datasets define --dataset, if custom")
+    p.add_argument("--custom", default=None, help="a custom dataset's definition (JSON; its custom_datasets entry)")
     p = add("shots", cmd_shots, "sample K shots per class (Dassl-compatible)")
     for flag in ("--split", "--shots", "--out"):
         p.add_argument(flag, required=True)
@@ -232,22 +241,24 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(flag, required=True)
     p.add_argument("--device", default="auto")
     p = add("distill", cmd_distill, "distill students for one grid cell, one run per seed")
-    for flag in ("--params", "--split", "--student-backbone", "--teacher", "--text-features", "--runs-root",
-                 "--scratch-root"):
+    p.add_argument("--spec", required=True, help="the cell's run specification (JSON, without the seed)")
+    for flag in ("--split", "--student-backbone", "--teacher", "--text-features"):
         p.add_argument(flag, required=True)
     p.add_argument("--seeds", type=int, nargs="+", required=True)
     p.add_argument("--shots", nargs="+", required=True)
     p.add_argument("--out-dirs", nargs="+", required=True)
+    p.add_argument("--scratch-dirs", nargs="+", required=True, help="one resume-state folder per seed")
     p.add_argument("--teacher-cache", nargs="*", default=[], help="one cache per seed (kd.teacher_cache)")
     p = add("teacher-cache", cmd_teacher_cache, "cache a teacher's logits on one cell's pre-drawn augmentations")
     for flag in ("--params", "--split", "--shots", "--teacher", "--text-features", "--out"):
         p.add_argument(flag, required=True)
     p.add_argument("--seed", type=int, required=True)
     p = add("zeroshot", cmd_zeroshot, "score the student backbone zero-shot")
-    for flag in ("--params", "--student-backbone", "--split", "--out-dir"):
+    for flag in ("--spec", "--student-backbone", "--split", "--out-dir"):
         p.add_argument(flag, required=True)
-    p = add("report", cmd_report, "tables and figures from all runs of a preset")
-    for flag in ("--runs-dir", "--tables-dir", "--figures-dir", "--metrics-dir", "--preset"):
+    p = add("report", cmd_report, "tables and figures from the runs a preset plans")
+    p.add_argument("--runs", nargs="+", required=True, help="run folders (each with params.json, metrics.json)")
+    for flag in ("--tables-dir", "--figures-dir", "--metrics-dir", "--preset"):
         p.add_argument(flag, required=True)
     p.add_argument("--selection", default="best", choices=["best", "last"])
     p.add_argument("--tsne-dataset", default=None)
@@ -255,7 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--teacher-checks", nargs="*", default=None,
                    help="teacher_check JSON files; writes teacher_check.csv/.md into --tables-dir")
     p = add("ablation-report", cmd_ablation_report, "the omega x phi ablation table")
-    for flag in ("--runs-dir", "--out-csv", "--out-md"):
+    p.add_argument("--runs", nargs="+", required=True, help="ablation run folders")
+    for flag in ("--out-csv", "--out-md"):
         p.add_argument(flag, required=True)
     return parser
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -50,11 +52,38 @@ def read_json(path: str | os.PathLike) -> Any:
         raise ValueError(f"{path}: not valid JSON ({err}); delete it and rerun the step that wrote it") from None
 
 
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
 def torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """`torch.save` whose bytes depend on `obj` only: saved to a buffer first, because a file's
+    archive records its (temporary, random) file name."""
     import torch
 
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_bytes(path, buffer.getvalue())
+
+
+# A fixed timestamp for every archive member: zip entries otherwise record the time of writing.
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def write_npz(path: str | os.PathLike, **arrays) -> None:
+    """`numpy.savez_compressed` layout (readable by `numpy.load`) with reproducible bytes."""
+    import numpy as np
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, array in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+            archive.writestr(info, member.getvalue())
+    write_bytes(path, buffer.getvalue())
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

@@ -62,7 +62,9 @@ def git_sha() -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
                              cwd=os.getcwd())
-        return out.stdout.strip() or "unknown"
+        sha = out.stdout.strip()
+        # Outside a repository, or in one without commits, git fails (and may echo "HEAD").
+        return sha if out.returncode == 0 and len(sha) == 40 else "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 

@@ -18,7 +18,7 @@ import csv
 import io
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,7 @@ from ame import contracts
 from ame.data import ImageSet, build_transform, load_split, read_shots
 from ame.data.plan import AugmentationPlan, training_set
 from ame.evaluate import evaluation_classes, features_and_labels, scores, subset_accuracy
-from ame.io import atomic_path, read_json, torch_save, write_json, write_text
+from ame.io import read_json, torch_save, write_json, write_npz, write_text
 from ame.kd import kd_loss
 from ame.models.student import Student
 from ame.optim import build_optimizer, epoch_lr, set_lr
@@ -38,7 +38,8 @@ from ame.rsm import RSM
 from ame.runtime import (autocast, block_type_for, device_name, git_sha, package_versions, resolve_device,
                          seed_everything)
 from ame.teacher_cache import TeacherCache, teacher_logits
-from ame.config import params_sha256, uses_prompts, uses_rsm
+from ame.io import sha256_json
+from ame.spec import RunSpec, method
 
 
 @dataclass
@@ -73,55 +74,65 @@ def _set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
 
 
-def _teacher_or_cache(params: dict, seed: int, inputs: RunInputs, plan: AugmentationPlan, classes: int,
+def _teacher_or_cache(spec: RunSpec, inputs: RunInputs, plan: AugmentationPlan, classes: int,
                       device: torch.device) -> tuple:
     """(teacher, None, card) online, or (None, cache, card) when kd.teacher_cache gave this run a cache."""
     if inputs.teacher_cache is None:
-        if params.get("teacher_cache"):
+        if spec.teacher_cache:
             raise ValueError("kd.teacher_cache is enabled but no cache file was given; pass --teacher-cache "
                              "(the teacher_cache step builds it)")
-        teacher, card = load_teacher(inputs.teacher, device, block_type=block_type_for(params["precision"]))
+        teacher, card = load_teacher(inputs.teacher, device, block_type=block_type_for(spec.precision))
         return teacher, None, card
     card = read_json(inputs.teacher)
-    cache = TeacherCache.open(inputs.teacher_cache, params.get("teacher_cache"), seed, plan, classes, card["sha256"])
+    cache = TeacherCache.open(inputs.teacher_cache, spec.teacher_cache, spec.seed, plan, classes, card["sha256"])
     return None, cache, card
 
 
-def distill(params: dict, seed: int, inputs: RunInputs, out_dir: Path, scratch_dir: Path) -> dict:
-    """Train one student for `seed`; write metrics.json, history.csv, embeddings.npz, student.pt to out_dir."""
+def write_params(out_dir: Path, spec: RunSpec) -> None:
+    """params.json: the run's whole specification, in the clear (RunSpec.from_dict reads it back)."""
+    write_json(out_dir / "params.json", spec.to_dict())
+
+
+def distill(spec: RunSpec, inputs: RunInputs, out_dir: Path, scratch_dir: Path) -> dict:
+    """Train the student of run `spec`; write params.json, metrics.json, history.csv, embeddings.npz
+    and student.pt to out_dir (resume state in scratch_dir)."""
+    m = method(spec.method)
+    if not m.trains or spec.kd is None or spec.optim is None:
+        raise ValueError(f"run specification of {spec.method}: not a distillation method (kd and optim needed)")
+    seed = spec.seed
     seed_everything(seed)
-    device = resolve_device(params["device"])
-    task, method = params["task"], params["method"]
+    device = resolve_device(spec.device)
+    task = spec.task
     split = load_split(inputs.split)
     shots = read_shots(inputs.shots, split)
     base, new = evaluation_classes(split, task)
 
     text = read_text_features(inputs.text_features, read_json(inputs.teacher), split.classnames).to(device)
-    precision = params["precision"]
+    precision = spec.precision
     student_clip, _ = load_backbone(inputs.student_backbone, block_type=block_type_for(precision))
-    depth = params["prompts"]["depth"] if uses_prompts(method) else 0
-    tokens = params["prompts"]["tokens"] if uses_prompts(method) else 1
+    depth = spec.prompts.depth if spec.prompts is not None else 0
+    tokens = spec.prompts.tokens if spec.prompts is not None else 1
     student = Student(student_clip, int(text.shape[1]), tokens, depth).to(device)
     rsm = None
-    if uses_rsm(method):
-        rsm = RSM(int(text.shape[1]), params["rsm"]["rank"], params["rsm"]["trainable"]).to(device)
+    if spec.rsm is not None:
+        rsm = RSM(int(text.shape[1]), spec.rsm.rank, spec.rsm.trainable).to(device)
     trainable = [p for p in student.parameters() if p.requires_grad]
     if rsm is not None:
         trainable += [p for p in rsm.parameters() if p.requires_grad]
-    optim = params["optim"]
+    optim = asdict(spec.optim)
     optimizer = build_optimizer(trainable, optim)
 
-    aug = params["augment"]
+    aug = asdict(spec.augment)
     train_set = training_set(split, shots, aug)
     batch = optim["batch_size"]
     plan = AugmentationPlan.draw(len(train_set), optim["epochs"], seed)
-    teacher, cache, teacher_card = _teacher_or_cache(params, seed, inputs, plan, split.num_classes, device)
+    teacher, cache, teacher_card = _teacher_or_cache(spec, inputs, plan, split.num_classes, device)
     test_set = ImageSet(split.items("test"), build_transform(False, aug["image_size"]))
     # Model selection scores base-class test images only (all of them for cross-dataset).
     select_classes = base
     select_set = ImageSet(split.items("test", labels=select_classes), build_transform(False, aug["image_size"]))
-    scale, tau, weight = params["kd"]["logit_scale"], params["kd"]["temperature"], params["kd"]["weight"]
-    omega = params["rsm"]["omega"] if rsm is not None else 0.0
+    scale, tau, weight = spec.kd.logit_scale, spec.kd.temperature, spec.kd.weight
+    omega = spec.rsm.omega if rsm is not None else 0.0
     # AMP's float16 gradients underflow without loss scaling; for fp32 and bf16 this is a no-op.
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "amp")
 
@@ -131,7 +142,7 @@ def distill(params: dict, seed: int, inputs: RunInputs, out_dir: Path, scratch_d
 
     # Resume state lives outside the declared outputs (engines delete those before a rerun).
     state_path = scratch_dir / "state.pt"
-    run_sha = params_sha256({**params, "seed": seed})
+    run_sha = sha256_json(spec.to_dict())
     history: list[dict] = []
     best = {"acc": -1.0, "epoch": None, "state": None}
     start_epoch = 0
@@ -175,7 +186,7 @@ def distill(params: dict, seed: int, inputs: RunInputs, out_dir: Path, scratch_d
             sums["h"] += entropy.item()
             sums["total"] += loss.item()
         student.eval()
-        acc = subset_accuracy(*features_and_labels(encode, select_set, params["eval"]["batch_size"], device),
+        acc = subset_accuracy(*features_and_labels(encode, select_set, spec.eval_batch_size, device),
                               text.cpu(), select_classes)
         n = max(len(loader), 1)
         history.append({"epoch": epoch + 1, "lr": f"{lr:.6g}", "kd_loss": f"{sums['kd'] / n:.6g}",
@@ -184,30 +195,30 @@ def distill(params: dict, seed: int, inputs: RunInputs, out_dir: Path, scratch_d
         if acc > best["acc"]:
             best = {"acc": acc, "epoch": epoch + 1, "state": {"student": student.trainable_state(),
                     "rsm": copy.deepcopy(rsm.state_dict()) if rsm is not None else None}}
-        print(f"[distill {task}/{split.dataset}/{params['setting']}/{method}/seed{seed}] epoch {epoch + 1}/"
+        print(f"[distill {task}/{split.dataset}/{spec.setting}/{spec.method}/seed{seed}] epoch {epoch + 1}/"
               f"{optim['epochs']} lr {lr:.2e} kd {sums['kd'] / n:.4f} H {sums['h'] / n:.4f} "
               f"{'base' if task == 'base2new' else 'test'} acc {acc:.2f} ({time.time() - started:.0f}s)",
               file=sys.stderr, flush=True)
-        if (epoch + 1) % params["checkpoint_every"] == 0 and epoch + 1 < optim["epochs"]:
+        if (epoch + 1) % spec.checkpoint_every == 0 and epoch + 1 < optim["epochs"]:
             torch_save({"run_sha": run_sha, "epoch": epoch + 1, "student": student.trainable_state(),
                         "rsm": rsm.state_dict() if rsm is not None else None, "optimizer": optimizer.state_dict(),
                         "scaler": scaler.state_dict(), "rng": _rng_state(), "history": history,
                         "best": best}, state_path)
 
-    features, labels = features_and_labels(encode, test_set, params["eval"]["batch_size"], device)
+    features, labels = features_and_labels(encode, test_set, spec.eval_batch_size, device)
     last_scores = {**scores(features, labels, text.cpu(), task, base, new), "epoch": optim["epochs"]}
     student.load_trainable_state(best["state"]["student"])
     student.eval()
-    best_features, labels = features_and_labels(encode, test_set, params["eval"]["batch_size"], device)
+    best_features, labels = features_and_labels(encode, test_set, spec.eval_batch_size, device)
     best_scores = scores(best_features, labels, text.cpu(), task, base, new)
-    selection = params["eval"]["selection"]
+    selection = spec.selection
     chosen = best_scores if selection == "best" else last_scores
     chosen_features = best_features if selection == "best" else features
     metrics = {
-        "dataset": split.dataset, "task": task, "setting": params["setting"], "method": method, "seed": seed,
+        "dataset": split.dataset, "task": task, "setting": spec.setting, "method": spec.method, "seed": seed,
         "selection": selection, **{k: chosen[k] for k in ("base", "new", "hm", "accuracy")},
         "last": last_scores, "best_epoch": best["epoch"],
-        "provenance": {"git_sha": git_sha(), "config_sha256": params_sha256(params), "packages": package_versions(),
+        "provenance": {"git_sha": git_sha(), "config_sha256": run_sha, "packages": package_versions(),
                        "teacher_sha256": teacher_card["sha256"], "device": device_name(device),
                        "precision": precision},
     }
@@ -215,46 +226,46 @@ def distill(params: dict, seed: int, inputs: RunInputs, out_dir: Path, scratch_d
     write_embeddings(out_dir / "embeddings.npz", chosen_features, labels, split.classnames)
     torch_save(best["state"] if selection == "best" else {"student": student.trainable_state()}, out_dir / "student.pt")
     _save_history(out_dir / "history.csv", history)
+    write_params(out_dir, spec)
     write_json(out_dir / "metrics.json", metrics)  # last: its presence marks a complete run
     state_path.unlink(missing_ok=True)
     return metrics
 
 
 def write_embeddings(path: Path, features: torch.Tensor, labels: torch.Tensor, classnames: list[str]) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, features=features.numpy().astype(np.float32), labels=labels.numpy(),
-                                classnames=np.array(classnames))
+    write_npz(path, features=features.numpy().astype(np.float32), labels=labels.numpy(),
+              classnames=np.array(classnames))
 
 
 @torch.no_grad()
-def zero_shot(params: dict, student_backbone: Path, split_path: Path, out_dir: Path) -> dict:
+def zero_shot(spec: RunSpec, student_backbone: Path, split_path: Path, out_dir: Path) -> dict:
     """The student backbone's own zero-shot scores ("a photo of a {class}."), a `zeroshot` row."""
     import torch.nn.functional as F
 
     from ame.models.clip import get_tokenizer
     from ame.pretrain import ZERO_SHOT_TEMPLATE
 
-    device = resolve_device(params["device"])
+    device = resolve_device(spec.device)
     split = load_split(split_path)
     clip, card = load_backbone(student_backbone)
     clip = clip.to(device)
     tokenizer = get_tokenizer(card["arch"])
     text = F.normalize(clip.encode_text(tokenizer([ZERO_SHOT_TEMPLATE.format(c.replace("_", " "))
                                                     for c in split.classnames]).to(device)), dim=-1).float().cpu()
-    test_set = ImageSet(split.items("test"), build_transform(False, params["augment"]["image_size"]))
+    test_set = ImageSet(split.items("test"), build_transform(False, spec.augment.image_size))
     features, labels = features_and_labels(lambda x: F.normalize(clip.encode_image(x), dim=-1), test_set,
-                                           params["eval"]["batch_size"], device)
-    task = params["task"]
+                                           spec.eval_batch_size, device)
+    task = spec.task
     base, new = evaluation_classes(split, task)
     result = scores(features, labels, text, task, base, new)
-    metrics = {"dataset": split.dataset, "task": task, "setting": "zeroshot", "method": "zeroshot", "seed": 0,
-               "selection": params["eval"]["selection"], **result, "last": {**result, "epoch": None},
+    metrics = {"dataset": split.dataset, "task": task, "setting": spec.setting, "method": spec.method,
+               "seed": spec.seed, "selection": spec.selection, **result, "last": {**result, "epoch": None},
                "best_epoch": None,
-               "provenance": {"git_sha": git_sha(), "config_sha256": params_sha256(params),
+               "provenance": {"git_sha": git_sha(), "config_sha256": sha256_json(spec.to_dict()),
                               "packages": package_versions(), "teacher_sha256": None,
                               "device": device_name(device), "precision": "fp32"}}
     contracts.validate(metrics, contracts.METRICS, where=str(out_dir / "metrics.json"))
     write_embeddings(out_dir / "embeddings.npz", features, labels, split.classnames)
+    write_params(out_dir, spec)
     write_json(out_dir / "metrics.json", metrics)
     return metrics

@@ -7,9 +7,9 @@ import json
 import pytest
 import yaml
 
-from ame.config import ConfigError, validate_preset
 from ame.data import load_split, prepare_dataset, read_shots, write_shots
 from ame.data.custom import split_counts
+from ame.spec import ConfigError, load_preset, validate_preset
 from tests.remote_fixtures import jpeg
 
 CLASSES = ["cat", "dog", "fox"]
@@ -25,8 +25,9 @@ def _folder(root, per_class=5):
 
 
 def _preset(**custom):
+    # image_size: the default tiny models take 32-px images (the schema's default is 224)
     return {"preset": "mine", "datasets": ["MyPets"], "shots": [2], "seeds": [1], "methods": ["pkd"],
-            "custom_datasets": custom}
+            "augment": {"image_size": 32}, "custom_datasets": custom}
 
 
 def test_image_folder_becomes_a_split_pointing_into_it_in_place(tmp_path):
@@ -120,7 +121,7 @@ def test_each_class_gets_a_train_and_a_test_image_when_it_can():
 def test_preset_accepts_custom_ids_in_datasets_and_cross_dataset_targets(tmp_path):
     raw = _preset(MyPets={"root": "pets"})
     raw["cross_dataset"] = {"enabled": True, "source": "Digits", "targets": ["MyPets", "MNIST"]}
-    cfg = validate_preset(raw, where="mine.yaml")
+    cfg = validate_preset(raw, name="mine", where="mine.yaml")
     assert cfg["datasets"] == ["MyPets"] and cfg["cross_dataset"]["targets"] == ["MyPets", "MNIST"]
     assert cfg["custom_datasets"]["MyPets"]["split"] == {"train": 0.5, "val": 0.2, "test": 0.3}
 
@@ -133,22 +134,42 @@ def test_preset_accepts_custom_ids_in_datasets_and_cross_dataset_targets(tmp_pat
 ])
 def test_bad_custom_entries_fail_before_any_job(custom, message):
     with pytest.raises(ConfigError, match="^mine.yaml: " + message.replace(".", r"\.").replace("(", r"\(")):
-        validate_preset(_preset(**custom), where="mine.yaml")
+        validate_preset(_preset(**custom), name="mine", where="mine.yaml")
 
 
 def test_unknown_dataset_error_lists_the_custom_ids_too():
     raw = _preset(MyPets={"root": "x"})
     raw["datasets"] = ["MyCats"]
-    with pytest.raises(ConfigError, match=r"unknown dataset 'MyCats'; allowed values: .*UCF101, MyPets"):
-        validate_preset(raw, where="mine.yaml")
+    with pytest.raises(ConfigError, match=r"key 'datasets\.0': unknown dataset 'MyCats' \(did you mean 'MyPets'\?\); "
+                                           r"allowed values: .*UCF101, MyPets"):
+        validate_preset(raw, name="mine", where="mine.yaml")
 
 
-def test_cli_prepare_finds_custom_datasets_through_the_preset_file(tmp_path, monkeypatch, capsys):
+def test_cli_prepare_takes_the_custom_dataset_entry_of_the_resolved_preset(tmp_path, monkeypatch, capsys):
     from ame.cli import main
 
     _folder(tmp_path / "pets")
     (tmp_path / "mine.yaml").write_text(yaml.safe_dump(_preset(MyPets={"root": "pets"})))
+    cfg = load_preset(tmp_path / "mine.yaml")
+    entry = cfg["custom_datasets"]["MyPets"]  # what the prepare rule passes, defaults filled in
+    assert entry == {"root": "pets", "split": {"train": 0.5, "val": 0.2, "test": 0.3}}
     monkeypatch.chdir(tmp_path)  # a relative root is relative to where ame runs
-    main(["prepare", "--dataset", "MyPets", "--data-root", "data", "--preset-file", "mine.yaml"])
+    main(["prepare", "--dataset", "MyPets", "--data-root", "data", "--custom", json.dumps(entry, sort_keys=True)])
     assert capsys.readouterr().out.strip() == "data/MyPets/split.json"
-    assert load_split(tmp_path / "data" / "MyPets" / "split.json").classnames == CLASSES
+    split = load_split(tmp_path / "data" / "MyPets" / "split.json")
+    assert split.classnames == CLASSES and [len(split.train), len(split.val), len(split.test)] == [6, 3, 6]
+    # The entry is the job's whole definition: other fractions give another split.
+    other = {**entry, "split": {"train": 0.6, "val": 0.0, "test": 0.4}}
+    main(["prepare", "--dataset", "MyPets", "--data-root", "data", "--custom", json.dumps(other, sort_keys=True)])
+    assert len(load_split(tmp_path / "data" / "MyPets" / "split.json").train) == 9
+
+
+def test_cli_prepare_of_a_custom_dataset_without_its_entry_fails(tmp_path, monkeypatch, capsys):
+    from ame.cli import main
+
+    _folder(tmp_path / "pets")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit):
+        main(["prepare", "--dataset", "MyPets", "--data-root", "data", "--custom", "null"])
+    assert "MyPets" in capsys.readouterr().err
+    assert not (tmp_path / "data" / "MyPets" / "split.json").exists()

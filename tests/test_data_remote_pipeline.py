@@ -1,7 +1,9 @@
-"""A custom dataset in a preset goes through Snakemake: prepared with --preset-file, sampled, planned."""
+"""A custom dataset in a preset goes through Snakemake: prepared from its definition, sampled, planned."""
 
 from __future__ import annotations
 
+import json
+import shlex
 import shutil
 
 import pytest
@@ -59,4 +61,7 @@ def test_editing_the_custom_entry_reprepares_only_that_dataset(project):
     finally:
         preset.write_text(original)
     assert _job_counts(out).get("prepare_dataset") == 1
-    assert "ame prepare --dataset MyPets --data-root data --preset-file config/ci.yaml" in out
+    command = next(line for line in out.splitlines() if "ame prepare --dataset MyPets" in line)
+    args = shlex.split(command[command.index("ame prepare"):])
+    custom = json.loads(args[args.index("--custom") + 1])
+    assert custom["split"] == {"train": 0.6, "val": 0.1, "test": 0.3} and custom["root"] == "pets"

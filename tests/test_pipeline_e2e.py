@@ -2,6 +2,7 @@
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 def _reduced_preset() -> dict:
     cfg = yaml.safe_load((ROOT / "config" / "mini.yaml").read_text())
-    cfg.update(preset="ci", datasets=["Digits"], shots=[4], seeds=[1, 2], methods=["pkd", "pkd_rsm"])
+    cfg.update(datasets=["Digits"], shots=[4], seeds=[1, 2], methods=["pkd", "pkd_rsm"])
     cfg["cross_dataset"].update(source="MNIST", targets=["Digits"], shots=[4], methods=["pkd"])
     cfg["pretrain"].update(student_epochs=1, teacher_epochs=1)
     cfg["teacher"].update(epochs=1)
@@ -43,10 +44,8 @@ def _job_counts(out: str) -> dict[str, int]:
             if len(line.split()) == 2 and line.split()[1].isdigit()}
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    """A copy of the workflow with a reduced preset, run once by `snakemake all`."""
-    work = tmp_path_factory.mktemp("project")
+def _copy_project(work: Path, preset: dict) -> Path:
+    work.mkdir(parents=True, exist_ok=True)
     for name in ("Snakefile", "dvc.yaml"):
         shutil.copy(ROOT / name, work / name)
     shutil.copytree(ROOT / "workflow", work / "workflow")
@@ -55,14 +54,42 @@ def project(tmp_path_factory):
     (work / "config").mkdir()
     for name in ("mini.yaml", "paper.yaml"):
         shutil.copy(ROOT / "config" / name, work / "config" / name)
-    (work / "config" / "ci.yaml").write_text(yaml.safe_dump(_reduced_preset()))
+    (work / "config" / "ci.yaml").write_text(yaml.safe_dump(preset))
     (work / "config" / "config.yaml").write_text("preset: ci\n")
+    return work
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A copy of the workflow with a reduced preset, run once by `snakemake all`."""
+    work = _copy_project(tmp_path_factory.mktemp("project"), _reduced_preset())
     _run(["snakemake", "--cores", "2", "all"], work)
     return work
 
 
+def test_jobs_run_where_data_and_results_roots_hold_spaces_and_shell_characters(tmp_path):
+    preset = {**_reduced_preset(), "data_root": "my data/a&b", "results_root": "my results;x"}
+    work = _copy_project(tmp_path / "work", preset)
+    _run(["snakemake", "--cores", "1", "data"], work)
+    assert (work / "my data" / "a&b" / "Digits" / "split.json").is_file()
+    assert (work / "my results;x" / "ci" / "logs" / "prepare" / "Digits.log").is_file()
+    assert sorted(p.name for p in work.iterdir() if not p.name.startswith(".")) == ["Snakefile", "ame", "config", "dvc.yaml", "my data",
+                                                      "my results;x", "workflow"]
+    # Every planned command keeps such paths whole (one argument each).
+    out = _run(["snakemake", "-n", "-p", "all"], work)
+    distill = next(line for line in out.splitlines() if "ame distill" in line)
+    args = shlex.split(distill[distill.index("ame distill"):])
+    out_dirs = args[args.index("--out-dirs") + 1: args.index("--scratch-dirs")]
+    assert out_dirs[0].startswith("my results;x/ci/runs/") and args[args.index("--split") + 1] == \
+        "my data/a&b/Digits/split.json"
+
+
+def _preset_dir(project):
+    return project / "results" / "ci"
+
+
 def test_every_run_writes_contract_conforming_files(project):
-    runs = sorted((project / "results" / "runs" / "ci").glob("**/metrics.json"))
+    runs = sorted((_preset_dir(project) / "runs").glob("**/metrics.json"))
     # base2new: 2 methods x 2 seeds + zero-shot; xd: 1 method x 2 seeds + zero-shot
     assert len(runs) == 4 + 1 + 2 + 1
     for path in runs:
@@ -74,11 +101,24 @@ def test_every_run_writes_contract_conforming_files(project):
             assert (path.parent / "embeddings.npz").is_file() and (path.parent / "student.pt").is_file()
 
 
+def test_every_run_records_its_specification_beside_its_metrics(project):
+    from ame.spec import RunSpec
+
+    for path in sorted((_preset_dir(project) / "runs").glob("**/metrics.json")):
+        metrics = json.loads(path.read_text())
+        spec = RunSpec.from_dict(json.loads((path.parent / "params.json").read_text()))
+        assert (spec.task, spec.dataset, spec.setting, spec.method, spec.seed) == \
+            tuple(metrics[k] for k in ("task", "dataset", "setting", "method", "seed"))
+        if spec.method == "pkd_rsm":
+            assert spec.rsm.omega == 50.0 and spec.rsm.trainable and spec.kd.weight == 1000.0
+            assert spec.optim.epochs == 2 and spec.prompts.depth == 4
+
+
 def test_tables_follow_the_aggregation_contract(project):
-    table1 = pd.read_csv(project / "results" / "tables" / "table1.csv")
+    table1 = pd.read_csv(_preset_dir(project) / "tables" / "table1.csv")
     rows = table1[(table1["dataset"] == "Digits") & (table1["method"] == "pkd")]
     assert len(rows) == 1
-    runs = [json.loads((project / f"results/runs/ci/base2new/Digits/4shot/pkd/seed{s}/metrics.json").read_text())
+    runs = [json.loads((_preset_dir(project) / f"runs/base2new/Digits/4shot/pkd/seed{s}/metrics.json").read_text())
             for s in (1, 2)]
     base = sum(r["base"] for r in runs) / 2
     new = sum(r["new"] for r in runs) / 2
@@ -86,14 +126,17 @@ def test_tables_follow_the_aggregation_contract(project):
     assert rows["hm"].iloc[0] == pytest.approx(2 * base * new / (base + new), abs=0.01)
     assert {"zeroshot", "pkd", "pkd_rsm"} <= set(table1["method"])
     assert "Average" in set(table1["dataset"])
-    table2 = pd.read_csv(project / "results" / "tables" / "table2.csv")
+    table2 = pd.read_csv(_preset_dir(project) / "tables" / "table2.csv")
     assert "Digits" in set(table2.iloc[:, 0])
     for md in ("table1.md", "table2.md"):
-        assert "±" in (project / "results" / "tables" / md).read_text()
+        assert "±" in (_preset_dir(project) / "tables" / md).read_text()
+    caption = (_preset_dir(project) / "tables" / "table1.md").read_text()
+    assert "ω = 50" in caption and "seeds 1, 2." in caption
+    assert "Differs from the paper:" in caption and "optimizer adamw (paper sgd)" in caption
 
 
 def test_figures_are_written(project):
-    figures = project / "results" / "figures"
+    figures = _preset_dir(project) / "figures"
     for name in ("accuracy_vs_shots.png", "tsne_Digits.png", "fscore_Digits.png"):
         assert (figures / name).stat().st_size > 1000
 
@@ -101,6 +144,24 @@ def test_figures_are_written(project):
 def test_second_run_does_no_work(project):
     out = _run(["snakemake", "--cores", "2", "-n", "all"], project)
     assert "Nothing to be done" in out
+
+
+def test_an_omega_override_on_the_command_line_reaches_exactly_the_rsm_runs(project):
+    out = _run(["snakemake", "--cores", "2", "-n", "-p", "all", "--config", "rsm={'omega': 10}"], project)
+    counts = _job_counts(out)
+    assert counts.get("distill") == 1 and counts.get("report") == 1
+    assert "prepare_dataset" not in counts and "zeroshot" not in counts
+    commands = [line[line.index("ame distill"):] for line in out.splitlines() if "ame distill" in line]
+    assert len(commands) == 1 and '"rsm": {"omega": 10' in commands[0] and '"method": "pkd_rsm"' in commands[0]
+
+
+def test_a_bad_override_stops_before_any_job(project):
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run(["snakemake", "-n", "all", "--config", "rsm={'rank': 64.0}"], cwd=project, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "config/ci.yaml with overrides" in out and "key 'rsm.rank'" in out and "whole number" in out
 
 
 def test_changing_omega_reruns_only_the_rsm_runs_and_the_report(project):
@@ -121,10 +182,10 @@ def test_changing_omega_reruns_only_the_rsm_runs_and_the_report(project):
 def test_dvc_repro_after_snakemake_trains_nothing(project):
     _run(["git", "init", "-q"], project)
     _run(["dvc", "init", "-q"], project)
-    before = {p: p.stat().st_mtime_ns for p in (project / "results" / "runs").glob("**/metrics.json")}
+    before = {p: p.stat().st_mtime_ns for p in (_preset_dir(project) / "runs").glob("**/metrics.json")}
     out = _run(["dvc", "repro"], project)
     assert "Nothing to be done" in out
-    after = {p: p.stat().st_mtime_ns for p in (project / "results" / "runs").glob("**/metrics.json")}
+    after = {p: p.stat().st_mtime_ns for p in (_preset_dir(project) / "runs").glob("**/metrics.json")}
     assert after == before
     shown = _run(["dvc", "metrics", "show"], project)
     assert "pkd_rsm" in shown
@@ -132,9 +193,34 @@ def test_dvc_repro_after_snakemake_trains_nothing(project):
 
 def test_ablation_target_tables_omega_and_phi(project):
     _run(["snakemake", "--cores", "2", "ablation"], project)
-    table = pd.read_csv(project / "results" / "tables" / "ablation.csv")
+    table = pd.read_csv(_preset_dir(project) / "tables" / "ablation.csv")
     assert sorted(zip(table["omega"], table["phi"])) == [(0.0, "frozen"), (0.0, "trained"),
                                                          (50.0, "frozen"), (50.0, "trained")]
+
+
+def test_rerunning_a_job_writes_byte_identical_files(project):
+    cell = _preset_dir(project) / "runs" / "base2new" / "Digits" / "4shot" / "pkd_rsm"
+    files = sorted(p for p in cell.glob("seed*/*") if p.is_file())
+    assert {p.name for p in files} == {"metrics.json", "params.json", "history.csv", "embeddings.npz", "student.pt"}
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in files}
+    _run(["snakemake", "--cores", "2", "--force", str((cell / "seed1" / "metrics.json").relative_to(project))],
+         project)
+    for path, (data, mtime) in before.items():
+        assert path.stat().st_mtime_ns != mtime, f"{path} was not rewritten"
+        assert path.read_bytes() == data, f"{path} differs after an identical rerun"
+
+
+def test_the_report_shows_only_what_the_current_preset_plans(project):
+    tables = _preset_dir(project) / "tables"
+    assert len(pd.read_csv(tables / "table2.csv")) > 0
+    try:
+        _run(["snakemake", "--cores", "2", "all", "--config", "cross_dataset={'enabled': False}"], project)
+        assert len(pd.read_csv(tables / "table2.csv")) == 0  # the xd runs are still on disk
+        assert (_preset_dir(project) / "runs" / "xd").is_dir()
+        assert "Digits" in set(pd.read_csv(tables / "table1.csv")["dataset"])
+    finally:
+        _run(["snakemake", "--cores", "2", "all"], project)
+    assert len(pd.read_csv(tables / "table2.csv")) > 0
 
 
 def test_paper_preset_plans_the_whole_grid_offline(project):

@@ -2,9 +2,12 @@
 open_clip's custom attention block (its fast CPU path), amp is CUDA float16 autocast with loss
 scaling and refuses to run on a CPU."""
 
+import dataclasses
+
 import pytest
 import torch
 
+from ame.io import read_json
 from ame.models.clip import create_clip
 from ame.models.student import Student
 from ame.runtime import autocast, block_type_for
@@ -71,7 +74,7 @@ def test_a_bf16_run_trains_on_cpu_with_the_custom_block_and_records_its_precisio
                                                                                   monkeypatch):
     import ame.train as train
 
-    params, inputs = world
+    spec, inputs = world
     built = []
     real = train.load_backbone
 
@@ -80,7 +83,8 @@ def test_a_bf16_run_trains_on_cpu_with_the_custom_block_and_records_its_precisio
         return real(card, block_type=block_type)
 
     monkeypatch.setattr(train, "load_backbone", recording_load_backbone)
-    metrics = distill({**params, "precision": "bf16"}, 1, inputs, tmp_path / "run", tmp_path / "scratch")
+    metrics = distill(dataclasses.replace(spec, precision="bf16"), inputs, tmp_path / "run", tmp_path / "scratch")
     assert built == ["custom"]
     assert metrics["provenance"]["precision"] == "bf16"
+    assert read_json(tmp_path / "run" / "params.json")["precision"] == "bf16"
     assert 0 <= metrics["hm"] <= 100

@@ -1,14 +1,21 @@
-"""collect_runs over run folders, and build_report end to end on synthetic runs."""
+"""collect_runs over the given run folders (params.json + metrics.json each), and build_report end to
+end on synthetic runs: the report is a function of the runs it is given, never of what else is on disk."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from ame.io import write_json
 from ame.report import build_report, collect_runs
+from ame.spec import load_preset, run_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+MINI = load_preset(ROOT / "config" / "mini.yaml")
 
 PNG = b"\x89PNG\r\n\x1a\n"
 PROVENANCE = {"git_sha": "0" * 40, "config_sha256": "a" * 64, "packages": {"torch": "2"},
@@ -16,10 +23,13 @@ PROVENANCE = {"git_sha": "0" * 40, "config_sha256": "a" * 64, "packages": {"torc
 
 
 def write_run(root, dataset, method, setting, seed, base=None, new=None, accuracy=None,
-              task="base2new", embeddings=True, n=40):
-    """A valid run folder (metrics.json, history.csv, embeddings.npz) under root/task/…/seed<seed>."""
+              task="base2new", embeddings=True, n=40, params=True):
+    """A valid run folder (params.json of the mini preset's run, metrics.json, history.csv,
+    embeddings.npz) under root/task/…/seed<seed>."""
     d = root / task / dataset / setting / method / f"seed{seed}"
     d.mkdir(parents=True)
+    if params:
+        write_json(d / "params.json", run_spec(MINI, task, dataset, setting, method, seed).to_dict())
     trained = method != "zeroshot"
     if task == "base2new":
         scores = {"base": base, "new": new, "hm": 2 * base * new / (base + new), "accuracy": None}
@@ -47,12 +57,15 @@ def write_run(root, dataset, method, setting, seed, base=None, new=None, accurac
     return d
 
 
+DATASETS = ("OxfordPets", "Digits")
+
+
 @pytest.fixture(scope="module")
 def runs_root(tmp_path_factory):
-    """results/runs/mini with OxfordPets and Digits × pkd/pkd_rsm (4shot, 16shot, full) and
+    """results/mini/runs with OxfordPets and Digits × pkd/pkd_rsm (4shot, 16shot, full) and
     zeroshot, seeds 1–3; no cross-dataset runs."""
-    root = tmp_path_factory.mktemp("results") / "runs" / "mini"
-    for ds in ("OxfordPets", "Digits"):
+    root = tmp_path_factory.mktemp("results") / "mini" / "runs"
+    for ds in DATASETS:
         for seed in (1, 2, 3):
             write_run(root, ds, "zeroshot", "zeroshot", seed, 60, 62, embeddings=False)
             for setting, k in (("4shot", 0), ("16shot", 2), ("full", 4)):
@@ -61,18 +74,53 @@ def runs_root(tmp_path_factory):
     return root
 
 
+def run_dirs_of(root, datasets=DATASETS) -> list[Path]:
+    """The run folders of `datasets` under `root` (what a preset planning those datasets passes)."""
+    return sorted(p.parent for p in root.glob("*/*/*/*/seed*/metrics.json") if p.parts[-5] in datasets)
+
+
+@pytest.fixture(scope="module")
+def run_dirs(runs_root):
+    dirs = run_dirs_of(runs_root)
+    assert len(dirs) == 2 * 3 * (1 + 2 * 3)
+    return dirs
+
+
 # ---------------------------------------------------------------------------------- collect
 
-def test_collect_runs_returns_one_validated_row_per_metrics_file(runs_root):
-    runs = collect_runs(runs_root)
+def test_collect_runs_returns_one_validated_row_per_run_folder(run_dirs):
+    runs = collect_runs(run_dirs)
     assert len(runs) == 2 * 3 * (1 + 2 * 3)
     for col in ("dataset", "task", "setting", "method", "seed", "base", "new", "hm", "accuracy",
-                "best_epoch", "last_base", "last_new", "last_hm", "last_accuracy", "selection"):
+                "best_epoch", "last_base", "last_new", "last_hm", "last_accuracy", "selection", "run_dir"):
         assert col in runs.columns
+    assert sorted(runs["run_dir"]) == sorted(map(str, run_dirs))
     pets = runs[(runs["dataset"] == "OxfordPets") & (runs["method"] == "pkd")
                 & (runs["setting"] == "16shot") & (runs["seed"] == 1)].iloc[0]
     assert (pets["base"], pets["last_base"], pets["best_epoch"]) == (81, 80, 4)
     assert runs["accuracy"].isna().all()
+
+
+def test_collect_runs_reads_each_runs_settings_from_its_params_json(run_dirs):
+    runs = collect_runs(run_dirs)
+    rsm = runs[(runs["method"] == "pkd_rsm") & (runs["setting"] == "16shot")]
+    assert (rsm["omega"] == MINI["rsm"]["omega"]).all() and rsm["rsm_trainable"].eq(True).all()
+    assert (rsm["rsm_rank"] == MINI["rsm"]["rank"]).all() and (rsm["prompt_depth"] == 4).all()
+    assert (rsm["epochs"] == MINI["optim"]["epochs"]).all() and (rsm["variant"] == "").all()
+    pkd = runs[runs["method"] == "pkd"]
+    assert pkd["omega"].isna().all() and pkd["rsm_trainable"].isna().all()
+    assert (pkd.loc[pkd["setting"] == "full", "epochs"] == MINI["optim"]["full_epochs"]["default"]).all()
+    assert (pkd["kd_weight"] == 1000.0).all() and (pkd["optimizer"] == "adamw").all()
+    zeroshot = runs[runs["method"] == "zeroshot"]
+    assert zeroshot["kd_weight"].isna().all() and zeroshot["epochs"].isna().all()
+
+
+def test_collect_runs_reads_only_the_given_folders(runs_root, run_dirs):
+    digits = run_dirs_of(runs_root, ("Digits",))
+    runs = collect_runs(digits)
+    assert len(runs) == len(digits) == 3 * (1 + 2 * 3) and set(runs["dataset"]) == {"Digits"}
+    one = collect_runs(digits[:1])
+    assert len(one) == 1 and one["run_dir"].iloc[0] == str(digits[0])
 
 
 def test_malformed_metrics_error_names_the_file(tmp_path):
@@ -81,36 +129,64 @@ def test_malformed_metrics_error_names_the_file(tmp_path):
     m["base"] = "high"
     (d / "metrics.json").write_text(json.dumps(m))
     with pytest.raises(ValueError, match=rf"{d / 'metrics.json'}.*base"):
-        collect_runs(tmp_path)
+        collect_runs([d])
 
 
 def test_unparsable_metrics_error_names_the_file(tmp_path):
     d = write_run(tmp_path, "Digits", "pkd", "16shot", 1, 80, 70)
     (d / "metrics.json").write_text("{not json")
     with pytest.raises(ValueError, match=str(d / "metrics.json")):
-        collect_runs(tmp_path)
+        collect_runs([d])
 
 
-def test_empty_or_missing_run_folder_says_which_and_to_run_the_pipeline(tmp_path):
-    with pytest.raises(FileNotFoundError, match=rf"{tmp_path}.*run the pipeline first"):
-        collect_runs(tmp_path)
-    with pytest.raises(FileNotFoundError, match=rf"{tmp_path / 'nope'}.*run the pipeline first"):
-        collect_runs(tmp_path / "nope")
+def test_no_runs_or_a_run_folder_without_its_files_says_which_file_and_what_to_do(tmp_path):
+    with pytest.raises(ValueError, match="no runs to report"):
+        collect_runs([])
+    bare = write_run(tmp_path, "Digits", "pkd", "16shot", 1, 80, 70, params=False)
+    with pytest.raises(FileNotFoundError, match=rf"{bare / 'params.json'}: file not found; run the pipeline"):
+        collect_runs([bare])
+    unfinished = write_run(tmp_path, "Digits", "pkd", "16shot", 2, 80, 70)
+    (unfinished / "metrics.json").unlink()
+    with pytest.raises(FileNotFoundError, match=rf"{unfinished / 'metrics.json'}: file not found; run the pipeline"):
+        collect_runs([unfinished])
+    with pytest.raises(FileNotFoundError, match=rf"{tmp_path / 'nope' / 'params.json'}: file not found"):
+        collect_runs([tmp_path / "nope"])
+
+
+def test_params_json_that_disagrees_with_metrics_json_is_an_error_naming_the_file(tmp_path):
+    d = write_run(tmp_path, "Digits", "pkd", "16shot", 1, 80, 70)
+    write_json(d / "params.json", run_spec(MINI, "base2new", "Digits", "16shot", "pkd_rsm", 1).to_dict())
+    with pytest.raises(ValueError, match=rf"{d / 'metrics.json'}: method 'pkd' disagrees with params\.json's "
+                                         r"'pkd_rsm'.*delete it and rerun"):
+        collect_runs([d])
+    write_json(d / "params.json", run_spec(MINI, "base2new", "Digits", "16shot", "pkd", 2).to_dict())
+    with pytest.raises(ValueError, match=rf"{d / 'metrics.json'}: seed 1 disagrees with params\.json's 2"):
+        collect_runs([d])
+
+
+def test_malformed_params_json_error_names_the_file_and_the_key(tmp_path):
+    d = write_run(tmp_path, "Digits", "pkd", "16shot", 1, 80, 70)
+    params = json.loads((d / "params.json").read_text())
+    del params["optim"]["lr"]
+    (d / "params.json").write_text(json.dumps(params))
+    with pytest.raises(ValueError, match=rf"{d / 'params.json'}: key 'optim\.lr' missing"):
+        collect_runs([d])
 
 
 def test_two_runs_claiming_the_same_cell_and_seed_are_an_error(tmp_path):
-    write_run(tmp_path / "a", "Digits", "pkd", "16shot", 1, 80, 70)
-    write_run(tmp_path / "b", "Digits", "pkd", "16shot", 1, 81, 70)
-    with pytest.raises(ValueError, match="same"):
-        collect_runs(tmp_path)
+    a = write_run(tmp_path / "a", "Digits", "pkd", "16shot", 1, 80, 70)
+    b = write_run(tmp_path / "b", "Digits", "pkd", "16shot", 1, 81, 70)
+    with pytest.raises(ValueError, match="same") as err:
+        collect_runs([a, b])
+    assert str(a) in str(err.value) and str(b) in str(err.value)
 
 
 # ---------------------------------------------------------------------------------- build_report
 
 @pytest.fixture(scope="module")
-def report(runs_root):
-    out = runs_root.parent.parent
-    return out, build_report(runs_root.parent, out / "tables", out / "figures", preset="mini")
+def report(runs_root, run_dirs):
+    out = runs_root.parent
+    return out, build_report(run_dirs, out / "tables", out / "figures", preset="mini")
 
 
 def test_build_report_writes_tables_summary_and_figures(report):
@@ -142,7 +218,27 @@ def test_metrics_summary_nests_task_dataset_method_setting(report):
     assert "Average" in summary["base2new"] and summary["xd"] == {}
 
 
-def test_build_report_rejects_a_tsne_dataset_without_paired_embeddings_before_writing(runs_root, tmp_path):
+def test_build_report_rejects_a_tsne_dataset_without_paired_embeddings_before_writing(run_dirs, tmp_path):
     with pytest.raises(ValueError, match="MNIST"):
-        build_report(runs_root, tmp_path / "t", tmp_path / "f", "mini", tsne_dataset="MNIST")
+        build_report(run_dirs, tmp_path / "t", tmp_path / "f", "mini", tsne_dataset="MNIST")
     assert not (tmp_path / "t").exists() and not (tmp_path / "f").exists()
+
+
+def test_the_report_is_a_function_of_the_given_runs_only(runs_root, tmp_path):
+    """Runs of OxfordPets and Digits are on disk; given Digits' run folders only, no table, figure or
+    summary mentions OxfordPets."""
+    digits = run_dirs_of(runs_root, ("Digits",))
+    result = build_report(digits, tmp_path / "tables", tmp_path / "figures", preset="mini")
+    t1 = pd.read_csv(tmp_path / "tables" / "table1.csv")
+    datasets = set(t1["dataset"])
+    assert "Digits" in datasets and "OxfordPets" not in datasets
+    pkd16 = t1[(t1["dataset"] == "Digits") & (t1["method"] == "pkd") & (t1["setting"] == "16shot")].iloc[0]
+    assert (pkd16["base"], pkd16["new"]) == (82.0, 72.0)
+    for name in ("table1.md", "table1.csv", "table2.md", "table2.csv", "rsm_effect.csv"):
+        assert "OxfordPets" not in (tmp_path / "tables" / name).read_text(), name
+    assert {p.name for p in result["figures"]} >= {"accuracy_vs_shots.png", "tsne_Digits.png", "fscore_Digits.png"}
+    assert not any("OxfordPets" in p.name for p in result["written"])
+    summary = json.loads(result["summary"].read_text())
+    assert "OxfordPets" not in summary["base2new"] and "Digits" in summary["base2new"]
+    assert summary["base2new"]["Digits"]["pkd"]["16shot"] == {"base": 82.0, "new": 72.0,
+                                                              "hm": round(2 * 82 * 72 / 154, 2)}

@@ -10,6 +10,7 @@ import pytest
 
 from ame.report import reference
 from ame.report.collect import COLUMNS
+from ame.spec.methods import METHODS
 from ame.report.tables import (
     bootstrap_ci, harmonic_mean, rsm_effect, select_scores, setting_key, table1, table1_markdown,
     table2, to_csv_text, write_tables,
@@ -43,8 +44,16 @@ def runs_frame(records) -> pd.DataFrame:
             row |= {"base": math.nan, "new": math.nan, "hm": math.nan, "accuracy": a,
                     "last_base": math.nan, "last_new": math.nan, "last_hm": math.nan,
                     "last_accuracy": r.get("last_accuracy", a - 1)}
+        # The settings params.json would give: the paper's, unless a record says otherwise.
+        rsm = METHODS[r["method"]].rsm
+        row |= {"variant": "", "omega": r.get("omega", 50.0) if rsm else math.nan,
+                "rsm_trainable": r.get("rsm_trainable", True) if rsm else None, "rsm_rank": 64 if rsm else None}
+        if not zeroshot:
+            row |= {"kd_weight": r.get("kd_weight", 1000.0), "epochs": r.get("epochs", 20),
+                    "lr": r.get("lr", 0.005), "optimizer": r.get("optimizer", "sgd"),
+                    "batch_size": r.get("batch_size", 8), "prompt_depth": 9 if METHODS[r["method"]].prompts else None}
         rows.append(row)
-    df = pd.DataFrame(rows)[COLUMNS]
+    df = pd.DataFrame(rows).reindex(columns=COLUMNS)
     for col in ("best_epoch", "last_epoch", "seed"):
         df[col] = df[col].astype("Int64")
     return df
@@ -284,3 +293,36 @@ def test_shipped_paper_table1_hms_agree_with_their_base_and_new():
     t = reference.paper_table1()
     assert np.allclose(t["hm"], hm(t["base"], t["new"]), atol=0.015)
     assert set(reference.promptkd_table1()["role"]) == {"student", "teacher"}
+
+
+def _markdown(records):
+    runs = runs_frame(records)
+    scores = select_scores(runs)
+    return table1_markdown(table1(runs), rsm_effect(scores, "base2new"), runs, "mini", "best")
+
+
+def test_the_caption_states_the_settings_that_differ_from_the_paper():
+    paper_like = _markdown(three_seeds(method="pkd") + three_seeds(method="pkd_rsm"))
+    assert "ω = 50" in paper_like and "φ trained" in paper_like and "All as in the paper." in paper_like
+    changed = _markdown(three_seeds(method="pkd") + [{**r, "omega": 10.0, "rsm_trainable": False, "lr": 0.002}
+                                                     for r in three_seeds(method="pkd_rsm", setting="4shot")])
+    differ = changed[changed.index("Differs from the paper:"):]
+    assert "ω 10 (paper 50)" in differ and "φ frozen (paper: trained)" in differ
+    assert "shots 4shot" in differ and "lr 0.002/0.005 (paper 0.005)" in differ
+
+
+def test_the_zero_shot_rows_placeholder_seed_is_never_shown_as_a_seed():
+    zeroshot = {"dataset": "Digits", "method": "zeroshot", "setting": "zeroshot", "seed": 0, "base": 50, "new": 40}
+    text = _markdown(three_seeds(method="pkd") + [zeroshot])
+    assert "seeds 1, 2, 3." in text and "0, 1" not in text
+    zeroshot_line = next(line for line in text.splitlines() if line.startswith("| Digits | zeroshot"))
+    assert zeroshot_line.split(" | ")[6] == "—"
+
+
+def test_an_rsm_method_without_its_baseline_is_reported_without_a_paired_effect():
+    text = _markdown(three_seeds(method="pkd") + three_seeds(method="simple_rsm"))
+    assert "Not paired (the preset runs them without their baseline): simple_rsm (baseline simple)." in text
+    alone = runs_frame(three_seeds(method="pkd_rsm"))
+    assert rsm_effect(select_scores(alone), "base2new").empty
+    assert "pkd_rsm (baseline pkd)" in table1_markdown(table1(alone), rsm_effect(select_scores(alone), "base2new"),
+                                                       alone, "mini", "best")

@@ -2,13 +2,13 @@
 is training with the online teacher on the same crops (full logits: to float rounding; top-k: within
 a stated error), and it is built once per grid cell for every method of the cell."""
 
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 
-from ame.config import distill_params, load_preset, validate_preset
 from ame.data import load_split, read_shots
 from ame.data.plan import AugmentationPlan, training_set
 from ame.io import read_json
@@ -16,6 +16,9 @@ from ame.kd import kd_loss
 from ame.models.student import Student
 from ame.pretrain import load_backbone
 from ame.prompt_tuning import load_teacher
+from ame.spec import RunSpec, load_preset, run_spec
+from ame.spec.grid import teacher_cache_params
+from ame.spec.run import RSMSettings
 from ame.teacher_cache import TeacherCache, build, compress, expand, storage_k, table_bytes, teacher_logits
 from ame.train import RunInputs, distill
 from tests.test_train import world  # noqa: F401  (the minimal run fixture)
@@ -32,21 +35,32 @@ FLOAT16_REL_ERROR = 2e-4
 TOP5_REL_ERROR = 0.03
 
 
-def _cache_params(params: dict, **options) -> dict:
-    """The dict `ame.config.teacher_cache_params` derives, for the world's run parameters."""
-    return {"task": params["task"], "dataset": params["dataset"], "setting": params["setting"],
-            "teacher_arch": params["teacher_arch"], "logit_scale": params["kd"]["logit_scale"],
-            "batch_size": params["optim"]["batch_size"], "epochs": params["optim"]["epochs"],
-            "augment": params["augment"], "precision": params["precision"], "device": "cpu",
+def _cache_params(spec: RunSpec, **options) -> dict:
+    """The dict `ame.spec.grid.teacher_cache_params` derives, for the world's run specification."""
+    return {"task": spec.task, "dataset": spec.dataset, "setting": spec.setting,
+            "teacher_arch": spec.teacher_arch, "logit_scale": spec.kd.logit_scale,
+            "batch_size": spec.optim.batch_size, "epochs": spec.optim.epochs,
+            "augment": dataclasses.asdict(spec.augment), "precision": spec.precision, "device": "cpu",
             **{"top_k": 5, "full_max_mb": 1024, "dtype": "float32", **options}}
 
 
 def _build(world, tmp_path, seed=1, **options):
-    params, inputs = world
-    cache_params = _cache_params(params, **options)
+    spec, inputs = world
+    cache_params = _cache_params(spec, **options)
     path = tmp_path / f"cache_{seed}_{'_'.join(f'{k}{v}' for k, v in options.items())}.pt"
     summary = build(cache_params, seed, inputs.split, inputs.shots, inputs.teacher, inputs.text_features, path)
-    return {**params, "teacher_cache": cache_params}, path, summary
+    return dataclasses.replace(spec, teacher_cache=cache_params), path, summary
+
+
+def test_the_test_cache_parameters_are_what_the_preset_derives(world):
+    spec, _ = world
+    options = {"enabled": True, "top_k": 5, "full_max_mb": 1024, "dtype": "float32"}
+    cfg = load_preset(ROOT / "config" / "mini.yaml",
+                      overrides={"kd": {"teacher_cache": options}, "optim": {"epochs": spec.optim.epochs}})
+    derived = run_spec(cfg, spec.task, spec.dataset, spec.setting, spec.method, spec.seed)
+    assert derived.teacher_cache == teacher_cache_params(cfg, spec.task, spec.dataset, spec.setting)
+    assert derived.teacher_cache == _cache_params(spec)
+    assert dataclasses.replace(derived, teacher_cache=None) == spec
 
 
 # --- the augmentation plan -------------------------------------------------------------------
@@ -60,9 +74,10 @@ def test_plan_depends_only_on_size_epochs_and_seed():
 
 
 def test_planned_crops_ignore_and_preserve_the_global_rng(world):
-    params, inputs = world
+    spec, inputs = world
     split = load_split(inputs.split)
-    images = training_set(split, read_shots(inputs.shots, split), {**params["augment"], "scale_min": 0.3})
+    images = training_set(split, read_shots(inputs.shots, split),
+                          {**dataclasses.asdict(spec.augment), "scale_min": 0.3})
     epoch = AugmentationPlan.draw(len(images), 1, seed=7).epoch(images, 0)
     torch.manual_seed(123)
     first = epoch[3][0]
@@ -108,11 +123,11 @@ def test_imagenet_scale_needs_topk_and_small_cells_keep_full_logits():
 # --- training from the cache -----------------------------------------------------------------
 
 def test_cached_training_gives_the_online_loss_on_the_same_augmentations(world, tmp_path):  # noqa: F811
-    params, inputs = world
-    cached_params, cache, summary = _build(world, tmp_path, full_max_mb=1024, dtype="float32")
+    spec, inputs = world
+    cached_spec, cache, summary = _build(world, tmp_path, full_max_mb=1024, dtype="float32")
     assert summary["top_k"] is None  # the tiny cell stores every class
-    online = distill(params, 1, inputs, tmp_path / "online", tmp_path / "s1")
-    cached = distill(cached_params, 1, RunInputs(**{**vars(inputs), "teacher_cache": cache}),
+    online = distill(spec, inputs, tmp_path / "online", tmp_path / "s1")
+    cached = distill(cached_spec, RunInputs(**{**vars(inputs), "teacher_cache": cache}),
                      tmp_path / "cached", tmp_path / "s2")
     h_online, h_cached = (pd.read_csv(tmp_path / d / "history.csv") for d in ("online", "cached"))
     for column in ("kd_loss", "rsm_entropy", "total_loss"):
@@ -124,22 +139,22 @@ def test_cached_training_gives_the_online_loss_on_the_same_augmentations(world, 
                                            ({"dtype": "float16", "full_max_mb": 0, "top_k": 5}, TOP5_REL_ERROR)],
                          ids=["full-float16", "top5-float16"])
 def test_compressed_cache_changes_the_kd_loss_by_a_bounded_amount(world, tmp_path, options, bound):  # noqa: F811
-    cached_params, path, summary = _build(world, tmp_path, **options)
-    params, inputs = world
+    cached_spec, path, summary = _build(world, tmp_path, **options)
+    spec, inputs = world
     assert summary["top_k"] == options.get("top_k")
     split = load_split(inputs.split)
-    images = training_set(split, read_shots(inputs.shots, split), params["augment"])
-    plan = AugmentationPlan.draw(len(images), params["optim"]["epochs"], 1)
-    cache = TeacherCache.open(path, cached_params["teacher_cache"], 1, plan, split.num_classes,
+    images = training_set(split, read_shots(inputs.shots, split), dataclasses.asdict(spec.augment))
+    plan = AugmentationPlan.draw(len(images), spec.optim.epochs, 1)
+    cache = TeacherCache.open(path, cached_spec.teacher_cache, 1, plan, split.num_classes,
                               read_json(inputs.teacher)["sha256"])
     teacher, _ = load_teacher(inputs.teacher, CPU)
     feats = torch.load(inputs.text_features, weights_only=True)["features"]
     torch.manual_seed(0)
     student = Student(load_backbone(inputs.student_backbone)[0], feats.shape[1], 4, 2).eval()
-    scale, weight = params["kd"]["logit_scale"], params["kd"]["weight"]
+    scale, weight = spec.kd.logit_scale, spec.kd.weight
     errors = []
     for epoch in range(plan.epochs):
-        for step, (x, _) in enumerate(plan.loader(images, epoch, params["optim"]["batch_size"])):
+        for step, (x, _) in enumerate(plan.loader(images, epoch, spec.optim.batch_size)):
             with torch.no_grad():
                 z_s = scale * student(x) @ feats.t()
                 exact = kd_loss(z_s, teacher_logits(teacher, x, feats, scale, CPU, "fp32"), 1.0, weight)
@@ -149,16 +164,17 @@ def test_compressed_cache_changes_the_kd_loss_by_a_bounded_amount(world, tmp_pat
 
 
 def test_cache_built_for_another_seed_is_refused(world, tmp_path):  # noqa: F811
-    params, inputs = world
-    cached_params, cache, _ = _build(world, tmp_path, seed=2)
+    spec, inputs = world
+    cached_spec, cache, _ = _build(world, tmp_path, seed=2)
+    assert cached_spec.seed == 1
     with pytest.raises(ValueError, match="seed, augmentation plan differ.*rerun the teacher_cache step"):
-        distill(cached_params, 1, RunInputs(**{**vars(inputs), "teacher_cache": cache}), tmp_path / "r", tmp_path / "s")
+        distill(cached_spec, RunInputs(**{**vars(inputs), "teacher_cache": cache}), tmp_path / "r", tmp_path / "s")
 
 
 def test_enabled_cache_without_a_file_is_an_error(world, tmp_path):  # noqa: F811
-    params, inputs = world
+    spec, inputs = world
     with pytest.raises(ValueError, match="no cache file was given"):
-        distill({**params, "teacher_cache": _cache_params(params)}, 1, inputs, tmp_path / "r", tmp_path / "s")
+        distill(dataclasses.replace(spec, teacher_cache=_cache_params(spec)), inputs, tmp_path / "r", tmp_path / "s")
 
 
 # --- configuration ---------------------------------------------------------------------------
@@ -167,16 +183,23 @@ def test_cache_is_off_by_default_and_then_leaves_run_parameters_unchanged():
     for name in ("mini", "paper"):
         cfg = load_preset(ROOT / "config" / f"{name}.yaml")
         assert cfg["kd"]["teacher_cache"] == {"enabled": False, "top_k": 20, "full_max_mb": 2048, "dtype": "float16"}
-        assert "teacher_cache" not in distill_params(cfg, "base2new", cfg["datasets"][0], "16shot", "pkd")
+        enabled = load_preset(ROOT / "config" / f"{name}.yaml",
+                              overrides={"kd": {"teacher_cache": {"enabled": True}}})
+        for method in ("pkd", "pkd_rsm", "simple", "simple_rsm"):
+            spec = run_spec(cfg, "base2new", cfg["datasets"][0], "16shot", method, 1)
+            assert spec.teacher_cache is None and spec.job_params()["teacher_cache"] is None
+            # the cache touches nothing else of a run's specification
+            cached = run_spec(enabled, "base2new", cfg["datasets"][0], "16shot", method, 1)
+            assert cached.teacher_cache is not None and dataclasses.replace(cached, teacher_cache=None) == spec
 
 
 def test_every_method_of_a_cell_shares_one_cache_definition():
-    raw = load_preset(ROOT / "config" / "paper.yaml")
-    raw["kd"]["teacher_cache"]["enabled"] = True
-    cfg = validate_preset(raw)
-    per_method = [distill_params(cfg, "base2new", "DTD", "16shot", m)["teacher_cache"]
+    cfg = load_preset(ROOT / "config" / "paper.yaml", overrides={"kd": {"teacher_cache": {"enabled": True}}})
+    per_method = [run_spec(cfg, "base2new", "DTD", "16shot", m, 1).teacher_cache
                   for m in ("pkd", "pkd_rsm", "simple", "simple_rsm")]
-    per_method.append(distill_params(cfg, "base2new", "DTD", "16shot", "pkd_rsm", omega=1.0,
-                                     rsm_trainable=False)["teacher_cache"])
+    per_method.append(run_spec(cfg, "base2new", "DTD", "16shot", "pkd_rsm", 1, variant="omega1_frozen",
+                               rsm=RSMSettings(omega=1.0, rank=cfg["rsm"]["rank"], trainable=False)).teacher_cache)
+    per_method.append(run_spec(cfg, "base2new", "DTD", "16shot", "pkd", 2).teacher_cache)  # seeds too
+    assert per_method[0] is not None
     assert all(p == per_method[0] for p in per_method)
-    assert per_method[0] != distill_params(cfg, "base2new", "DTD", "4shot", "pkd")["teacher_cache"]
+    assert per_method[0] != run_spec(cfg, "base2new", "DTD", "4shot", "pkd", 1).teacher_cache

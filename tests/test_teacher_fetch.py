@@ -12,7 +12,6 @@ from PIL import Image
 
 from ame import contracts
 from ame.cli import main
-from ame.config import teacher_check_params, teacher_params, validate_preset
 from ame.data import ImageSet, build_transform, load_split
 from ame.fetch import ChecksumError, FetchError, sha256_bytes
 from ame.io import read_json, sha256_file, write_json
@@ -20,6 +19,9 @@ from ame.models.clip import create_clip, get_tokenizer
 from ame.models.teachers import CHECKSUMS, HOSTS, TEACHERS, locate_checkpoint, released_teacher
 from ame.prompt_tuning import load_teacher
 from ame.report.teacher_check import write_teacher_check
+from ame.spec import preset as preset_module
+from ame.spec import validate_preset
+from ame.spec.grid import teacher_check_params, teacher_params
 from tests import promptkd_fixtures as fx
 from tests.fileserver import serve
 
@@ -98,13 +100,22 @@ def world(tmp_path_factory):
 
 
 def _preset(world, mirror):
-    return validate_preset({
+    """A validated preset around the tiny ViT-L stand-in (28-px images: both models use it).
+
+    Validation checks architectures against the open_clip config folders; the stand-in's config
+    lives in the world's folder, so that folder is looked at too while validating."""
+    raw = {
         "preset": "t", "datasets": ["OxfordPets"], "shots": [1], "seeds": [1], "methods": ["pkd"],
-        "models": {"teacher": {"arch": world["arch"], "weights": "pretrain"}},
+        "models": {"student": {"arch": world["arch"], "weights": "pretrain"},
+                   "teacher": {"arch": world["arch"], "weights": "pretrain"}},
         "teacher": {"source": "fetch", "prompt_depth": fx.TINY_DEPTH,
                     "checkpoint_root": str(world["root"] / "teacher_model"), "checkpoint_mirror": mirror},
         "augment": {"image_size": 28}, "eval": {"batch_size": 5},
-        "runtime": {"device": "cpu", "precision": "fp32"}})
+        "runtime": {"device": "cpu", "precision": "fp32"}}
+    folders = preset_module._model_config_dirs
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(preset_module, "_model_config_dirs", lambda: [*folders(), world["root"]])
+        return validate_preset(raw, name="t", where="t.yaml")
 
 
 def _teacher_cmd(world, cfg, out):

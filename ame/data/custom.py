@@ -63,6 +63,11 @@ def check_custom_datasets(specs: dict[str, Any] | None) -> dict[str, dict]:
             raise ValueError(f"key '{key}.split': the fractions sum to {sum(split.values()):g}; they must sum to 1")
         if split["train"] <= 0 or split["test"] <= 0:
             raise ValueError(f"key '{key}.split': train and test need a fraction above 0")
+        if spec.get("classnames") and Path(spec["classnames"]).is_file():
+            try:
+                check_unique_class_names(Path(spec["classnames"]), _class_mapping(Path(spec["classnames"])))
+            except ValueError as err:
+                raise ValueError(f"key '{key}.classnames': {err}") from None
         out[name] = {**spec, "split": split}
     return out
 
@@ -95,8 +100,8 @@ def _images(folder: Path) -> list[str]:
     return sorted(Path(p).as_posix() for p in found)
 
 
-def read_class_mapping(path: Path, folders: list[str]) -> list[str]:
-    """Class names for `folders` from a JSON object or ``folder name words`` text lines."""
+def _class_mapping(path: Path) -> dict[str, str]:
+    """folder -> class name from a JSON object or ``folder name words`` text lines."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: class-name mapping not found; fix 'classnames' in the preset or remove it")
     text = path.read_text(encoding="utf-8")
@@ -107,17 +112,34 @@ def read_class_mapping(path: Path, folders: list[str]) -> list[str]:
             raise ValueError(f"{path}: not valid JSON ({err}); it must map folder names to class names") from None
         if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
             raise ValueError(f"{path}: must be a JSON object mapping folder names to class names")
-    else:
-        mapping = {}
-        for line in text.splitlines():
-            folder, _, name = line.strip().partition(" ")
-            if folder:
-                mapping[folder] = name.strip()
-    missing = [f for f in folders if not mapping.get(f, "").strip()]
+        return {k: v.strip() for k, v in mapping.items()}
+    mapping = {}
+    for line in text.splitlines():
+        folder, _, name = line.strip().partition(" ")
+        if folder:
+            mapping[folder] = name.strip()
+    return mapping
+
+
+def check_unique_class_names(path: Path, mapping: dict[str, str]) -> None:
+    """Two folders with one class name would make two classes share one text prompt."""
+    seen: dict[str, str] = {}
+    for folder, name in mapping.items():
+        if name and name.lower() in seen:
+            raise ValueError(f"{path}: folders '{seen[name.lower()]}' and '{folder}' both map to the class name "
+                             f"'{name}'; give every class its own name (or merge the two folders)")
+        seen[name.lower()] = folder
+
+
+def read_class_mapping(path: Path, folders: list[str]) -> list[str]:
+    """Class names for `folders` from a JSON object or ``folder name words`` text lines."""
+    mapping = _class_mapping(path)
+    missing = [f for f in folders if not mapping.get(f, "")]
     if missing:
         raise ValueError(f"{path}: no class name for the folder(s) {', '.join(missing[:5])}"
                          f"{' ...' if len(missing) > 5 else ''}; add them to the mapping")
-    return [mapping[f].strip() for f in folders]
+    check_unique_class_names(path, {f: mapping[f] for f in folders})
+    return [mapping[f] for f in folders]
 
 
 def _read_folder(name: str, root: Path, spec: dict) -> tuple[Converted, dict]:

@@ -1,43 +1,39 @@
 """The omega x phi ablation table: does H(M) collapse, and what does omega do to Base/New/HM?
 
-Run folders: <runs_dir>/<dataset>/<setting>/omega<w>_<trained|frozen>/seed<s>/ with metrics.json and
-history.csv. One row per (omega, phi): Base/New/HM as mean ± population std over seeds (HM of the
+Each run's ω and φ come from its params.json (run folders are the preset's planned ablation runs,
+each with metrics.json and history.csv). One row per (omega, phi): Base/New/HM as mean ± population std over seeds (HM of the
 means, as Table 1), H(M) of the first and last epoch (mean over seeds), and the seeds whose last-epoch
 H fell below 1 % of its first-epoch value (a collapse of the manifold to one dominant row).
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ame import contracts
-from ame.io import read_json, write_text
 from ame.evaluate import harmonic_mean
+from ame.io import write_text
+from ame.report.collect import collect_runs
 
-_FOLDER = re.compile(r"^omega(?P<omega>[0-9.]+)_(?P<phi>trained|frozen)$")
 COLLAPSE_FRACTION = 0.01
 
 
-def collect_ablation(runs_dir: str | Path) -> pd.DataFrame:
-    runs_dir = Path(runs_dir)
+def collect_ablation(run_dirs) -> pd.DataFrame:
+    """One row per ablation run: dataset, setting, omega, phi, seed, base, new, hm, h_first, h_last."""
+    runs = collect_runs(run_dirs)
+    if runs["omega"].isna().any():
+        bad = runs.loc[runs["omega"].isna(), "run_dir"].iloc[0]
+        raise ValueError(f"{bad}: not an RSM run (its params.json has no rsm settings); the ablation varies ω")
     rows = []
-    for metrics_path in sorted(runs_dir.glob("*/*/omega*_*/seed*/metrics.json")):
-        match = _FOLDER.match(metrics_path.parent.parent.name)
-        if not match:
-            continue
-        metrics = contracts.validate(read_json(metrics_path), contracts.METRICS, where=str(metrics_path))
-        history = pd.read_csv(metrics_path.parent / "history.csv")
+    for r in runs.itertuples():
+        history = pd.read_csv(Path(r.run_dir) / "history.csv")
         entropy = pd.to_numeric(history["rsm_entropy"], errors="coerce")
-        rows.append({"dataset": metrics["dataset"], "setting": metrics["setting"],
-                     "omega": float(match["omega"]), "phi": match["phi"], "seed": metrics["seed"],
-                     "base": metrics["base"], "new": metrics["new"], "hm": metrics["hm"],
+        rows.append({"dataset": r.dataset, "setting": r.setting, "omega": float(r.omega),
+                     "phi": "trained" if r.rsm_trainable else "frozen", "seed": int(r.seed),
+                     "base": r.base, "new": r.new, "hm": r.hm,
                      "h_first": float(entropy.iloc[0]), "h_last": float(entropy.iloc[-1])})
-    if not rows:
-        raise FileNotFoundError(f"{runs_dir}: no ablation runs found; run `snakemake ablation` first")
     return pd.DataFrame(rows)
 
 
@@ -54,8 +50,8 @@ def ablation_table(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def write_ablation(runs_dir: str | Path, out_csv: str | Path, out_md: str | Path) -> pd.DataFrame:
-    table = ablation_table(collect_ablation(runs_dir))
+def write_ablation(run_dirs, out_csv: str | Path, out_md: str | Path) -> pd.DataFrame:
+    table = ablation_table(collect_ablation(run_dirs))
     write_text(out_csv, table.round(4).to_csv(index=False))
     lines = ["# Ablation — omega x phi (PKD + RSM)", "",
              "H(M) starts near log(C+B); 'collapsed' lists seeds whose last-epoch H is below 1 % of the "

@@ -18,14 +18,6 @@ PREFERRED_TSNE = ("OxfordPets",)          # the paper's Figure 4
 PREFERRED_HEATMAPS = ("Food101", "EuroSAT")  # the paper's Figure 3
 
 
-def _resolve_runs_dir(runs_dir: Path, preset: str) -> Path:
-    """Accept either results/runs/<preset> or results/runs (then the preset's subfolder)."""
-    sub = runs_dir / preset
-    if sub.is_dir() and not (runs_dir / "base2new").is_dir() and not (runs_dir / "xd").is_dir():
-        return sub
-    return runs_dir
-
-
 def _embedding_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """base2new trained runs that have an embeddings.npz, with its path."""
     b2n = runs[(runs["task"] == "base2new") & (runs["method"] != "zeroshot")].copy()
@@ -81,11 +73,11 @@ def _choose(requested, preferred, available: list[str], k: int, what: str) -> li
     return chosen[:k]
 
 
-def build_report(runs_dir: str | os.PathLike, tables_dir: str | os.PathLike,
+def build_report(run_dirs, tables_dir: str | os.PathLike,
                  figures_dir: str | os.PathLike, preset: str, selection: str = "best",
                  tsne_dataset: str | None = None, heatmap_datasets=None,
                  metrics_dir: str | os.PathLike | None = None) -> dict:
-    """Collect the runs of `preset` and write every report artefact.
+    """Collect the runs in `run_dirs` (those the preset plans) and write every report artefact.
 
     Writes into `tables_dir`: table1.csv/.md, table2.csv/.md, rsm_effect.csv and
     metrics_summary.json (unless `metrics_dir` is given); into `figures_dir`: accuracy_vs_shots.png,
@@ -104,7 +96,7 @@ def build_report(runs_dir: str | os.PathLike, tables_dir: str | os.PathLike,
     """
     from ame.report import figures
 
-    runs = collect_runs(_resolve_runs_dir(Path(runs_dir), preset))
+    runs = collect_runs(run_dirs)
     # Choose the figure datasets first, so a bad request fails before anything is written.
     by_ds = _best_pair_per_dataset(_pair_cells(_embedding_runs(runs)))
     available = sorted(by_ds, key=_dataset_key)

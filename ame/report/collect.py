@@ -1,4 +1,4 @@
-"""Gather every run's metrics.json into one table (one row per run)."""
+"""Gather the runs a preset plans into one table (one row per run), read through their params.json."""
 
 from __future__ import annotations
 
@@ -9,10 +9,14 @@ import pandas as pd
 
 from ame.contracts import METRICS, validate
 from ame.io import read_json
+from ame.spec import RunSpec
 
 COLUMNS = [
     "dataset", "task", "setting", "method", "seed", "base", "new", "hm", "accuracy", "best_epoch",
     "last_base", "last_new", "last_hm", "last_accuracy", "last_epoch", "selection", "run_dir",
+    # The settings that produced the run, from its params.json (NaN/None where the method has none).
+    "variant", "omega", "rsm_trainable", "rsm_rank", "kd_weight", "epochs", "lr", "optimizer", "batch_size",
+    "prompt_depth",
 ]
 _KEY = ["task", "dataset", "setting", "method", "seed"]
 _FLOATS = ["base", "new", "hm", "accuracy", "last_base", "last_new", "last_hm", "last_accuracy"]
@@ -22,8 +26,36 @@ def _float(x) -> float:
     return float("nan") if x is None else float(x)
 
 
-def _row(path: Path) -> dict:
+def _settings(spec: RunSpec) -> dict:
+    return {
+        "variant": spec.variant,
+        "omega": spec.rsm.omega if spec.rsm else float("nan"),
+        "rsm_trainable": spec.rsm.trainable if spec.rsm else None,
+        "rsm_rank": spec.rsm.rank if spec.rsm else None,
+        "kd_weight": spec.kd.weight if spec.kd else float("nan"),
+        "epochs": spec.optim.epochs if spec.optim else None,
+        "lr": spec.optim.lr if spec.optim else float("nan"),
+        "optimizer": spec.optim.name if spec.optim else None,
+        "batch_size": spec.optim.batch_size if spec.optim else None,
+        "prompt_depth": spec.prompts.depth if spec.prompts else None,
+    }
+
+
+def read_run(run_dir: str | os.PathLike) -> tuple[RunSpec, dict]:
+    """(specification, metrics) of one finished run; errors name the file and what to do."""
+    run_dir = Path(run_dir)
+    spec = RunSpec.from_dict(read_json(run_dir / "params.json"), where=str(run_dir / "params.json"))
+    path = run_dir / "metrics.json"
     m = validate(read_json(path), METRICS, where=str(path))
+    for key in ("task", "dataset", "setting", "method", "seed"):
+        if m[key] != getattr(spec, key):
+            raise ValueError(f"{path}: {key} {m[key]!r} disagrees with params.json's {getattr(spec, key)!r}; the "
+                             "run folder holds files of two runs: delete it and rerun")
+    return spec, m
+
+
+def _row(run_dir: Path) -> dict:
+    spec, m = read_run(run_dir)
     last = m["last"]
     return {
         "dataset": m["dataset"], "task": m["task"], "setting": m["setting"], "method": m["method"],
@@ -32,38 +64,37 @@ def _row(path: Path) -> dict:
         "accuracy": _float(m["accuracy"]), "best_epoch": m["best_epoch"],
         "last_base": _float(last["base"]), "last_new": _float(last["new"]),
         "last_hm": _float(last["hm"]), "last_accuracy": _float(last["accuracy"]),
-        "last_epoch": last["epoch"], "selection": m["selection"], "run_dir": str(path.parent),
+        "last_epoch": last["epoch"], "selection": m["selection"], "run_dir": str(run_dir),
+        **_settings(spec),
     }
 
 
-def collect_runs(runs_dir: str | os.PathLike) -> pd.DataFrame:
-    """Read and validate every `metrics.json` below `runs_dir` (recursively).
+def collect_runs(run_dirs) -> pd.DataFrame:
+    """Read and validate the runs in `run_dirs` (the folders the current preset plans).
 
     Returns one row per run with columns dataset, task, setting, method, seed, base, new, hm,
-    accuracy, best_epoch, last_base, last_new, last_hm, last_accuracy, last_epoch, selection and
-    run_dir (the folder holding the run's history.csv / embeddings.npz); missing scores are NaN,
-    missing epochs <NA>. Rows are sorted by (task, dataset, setting, method, seed).
+    accuracy, best_epoch, last_base, last_new, last_hm, last_accuracy, last_epoch, selection,
+    run_dir and the run's settings (variant, omega, rsm_trainable, rsm_rank, kd_weight, epochs,
+    lr, optimizer, batch_size, prompt_depth; from params.json); missing scores are NaN, missing
+    epochs <NA>. Rows are sorted by (task, dataset, setting, method, seed).
 
-    Raises FileNotFoundError when the folder is missing or holds no metrics.json, ValueError
-    naming the file when one is malformed, and ValueError naming both files when two runs claim
-    the same (task, dataset, setting, method, seed).
+    Raises ValueError when no run is given, FileNotFoundError naming a run's missing file,
+    ValueError naming the file when one is malformed or params.json and metrics.json disagree,
+    and ValueError naming both folders when two runs claim the same (task, dataset, setting,
+    method, seed).
     """
-    root = Path(runs_dir)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: run folder not found; run the pipeline first "
-                                "(e.g. `snakemake all`) so that it holds the runs' metrics.json")
-    paths = sorted(root.rglob("metrics.json"))
-    if not paths:
-        raise FileNotFoundError(f"{root}: no metrics.json found below this folder; run the pipeline "
-                                "first (e.g. `snakemake all`)")
-    df = pd.DataFrame([_row(p) for p in paths], columns=COLUMNS)
-    dup = df[df.duplicated(_KEY, keep=False)]
+    run_dirs = [Path(d) for d in run_dirs]
+    if not run_dirs:
+        raise ValueError("no runs to report: the preset plans none")
+    df = pd.DataFrame([_row(d) for d in run_dirs], columns=COLUMNS)
+    dup = df[df.duplicated(_KEY + ["variant"], keep=False)]
     if len(dup):
         first = dup.iloc[0]
-        clash = dup[(dup[_KEY] == first[_KEY]).all(axis=1)]["run_dir"].tolist()
-        raise ValueError("two runs report the same (task, dataset, setting, method, seed) = "
-                         f"{tuple(first[_KEY])}: {', '.join(clash)}; remove the stale one")
-    df[_FLOATS] = df[_FLOATS].astype("float64")
-    for col in ("best_epoch", "last_epoch", "seed"):
+        clash = dup[(dup[_KEY + ["variant"]] == first[_KEY + ["variant"]]).all(axis=1)]["run_dir"].tolist()
+        key = tuple(int(v) if k == "seed" else v for k, v in zip(_KEY + ["variant"], first[_KEY + ["variant"]]))
+        raise ValueError("two runs report the same (task, dataset, setting, method, seed, variant) = "
+                         f"{key}: {', '.join(clash)}")
+    df[_FLOATS + ["omega", "kd_weight", "lr"]] = df[_FLOATS + ["omega", "kd_weight", "lr"]].astype("float64")
+    for col in ("best_epoch", "last_epoch", "seed", "epochs", "batch_size", "prompt_depth", "rsm_rank"):
         df[col] = df[col].astype("Int64")
     return df.sort_values(_KEY, kind="stable", ignore_index=True)

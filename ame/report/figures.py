@@ -24,10 +24,11 @@ from matplotlib.lines import Line2D
 from ame.io import atomic_path
 from ame.report.reference import AVERAGE
 from ame.report.tables import _dataset_key, _method_key, setting_key
+from ame.spec.methods import DISTILL_METHODS, METHODS
 
 DPI = 120
 MAX_TSNE_POINTS = 600
-SHOTS_METHODS = ("pkd", "simple_rsm", "pkd_rsm")
+SHOTS_METHODS = DISTILL_METHODS  # every trained method present (Fig. 5: PKD, Simple + RSM, PKD + RSM)
 
 
 def _save(fig: Figure, out_png: str | os.PathLike) -> Path:
@@ -218,7 +219,8 @@ def accuracy_vs_shots(table_df: pd.DataFrame, out_png: str | os.PathLike,
     nrows = math.ceil(n / ncols)
     fig = Figure(figsize=(3.6 * ncols, 3.0 * nrows + 0.5), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    colors = dict(zip(methods, colormaps["tab10"](np.arange(len(methods)))))
+    fallback = dict(zip(methods, colormaps["tab10"](np.arange(len(methods)))))
+    colors = {m: METHODS[m].colour if m in METHODS else fallback[m] for m in methods}
     x = {s: i for i, s in enumerate(settings)}
     handles = {}
     for ax, ds in zip(axes, datasets):
@@ -229,8 +231,9 @@ def accuracy_vs_shots(table_df: pd.DataFrame, out_png: str | os.PathLike,
             if rows.empty:
                 continue
             handles[method] = ax.errorbar([x[s] for s in rows["setting"]], rows[metric],
-                                          yerr=rows[f"{metric}_std"], marker="o", capsize=2,
-                                          color=colors[method], label=method)
+                                          yerr=rows[f"{metric}_std"],
+                                          marker=METHODS[method].marker if method in METHODS else "o",
+                                          capsize=2, color=colors[method], label=method)
         zs = sub[sub["method"] == "zeroshot"]
         if len(zs) and pd.notna(zs[metric].iloc[0]):
             handles["zeroshot"] = ax.axhline(zs[metric].iloc[0], linestyle="--", color="gray",

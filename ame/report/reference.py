@@ -12,6 +12,8 @@ import importlib.resources
 
 import pandas as pd
 
+from ame.spec.methods import METHODS
+
 AVERAGE = "Average"
 
 # Paper order, used to sort table rows.
@@ -39,7 +41,7 @@ _LOOKUP[AVERAGE.lower()] = AVERAGE
 _METHOD_SPELLING = {"MaPLE": "MaPLe"}
 
 # Our method ids -> the row names the AME paper uses.
-PAPER_METHOD = {"zeroshot": "CLIP", "pkd": "PromptKD", "pkd_rsm": "PKD + RSM"}
+PAPER_METHOD = {m.name: m.paper_row for m in METHODS.values() if m.paper_row}
 
 NAN = float("nan")
 

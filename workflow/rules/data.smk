@@ -1,29 +1,28 @@
 rule prepare_dataset:
     output:
-        split=SPLIT,
+        split=L.split,
     log:
-        f"{LOGS}/prepare/{{dataset}}.log",
+        L.log("prepare", "{dataset}"),
     threads: 1
     resources:
         mem_mb=2000,
     params:
-        root=DATA,
-        # Custom datasets are defined in the preset; the spec is a param so that editing it reruns.
-        preset=lambda wc: custom_prepare_args(wc.dataset),
+        root=L.data,
+        # A custom dataset's definition is part of its job, so editing it reruns the job.
         custom=lambda wc: as_json(cfg["custom_datasets"].get(wc.dataset)),
     shell:
-        "ame prepare --dataset {wildcards.dataset} --data-root {params.root} {params.preset}"
-        " > {log} 2>&1"
+        "ame prepare --dataset {wildcards.dataset} --data-root {params.root:q}"
+        " --custom {params.custom:q} > {log:q} 2>&1"
 
 
 rule sample_shots:
     input:
-        split=SPLIT,
+        split=L.split,
     output:
-        shots=SHOTS,
+        shots=L.shots,
     log:
-        f"{LOGS}/shots/{{dataset}}_{{shots}}_seed{{seed}}.log",
+        L.log("shots", "{dataset}_{shots}_seed{seed}"),
     threads: 1
     shell:
-        "ame shots --split {input.split} --shots {wildcards.shots} --seed {wildcards.seed}"
-        " --out {output.shots} > {log} 2>&1"
+        "ame shots --split {input.split:q} --shots {wildcards.shots} --seed {wildcards.seed}"
+        " --out {output.shots:q} > {log:q} 2>&1"

@@ -1,57 +1,47 @@
-SEED_GROUPS = cfg["runtime"]["group_seeds"]
-ABLATION = f"{RES}/ablation/{PRESET}"
-ABLATION_RUN = ABLATION + "/{dataset}/{setting}/omega{omega}_{phi}/seed{seed}"
+# Distillation runs: one rule for the grid and the ablation variants alike. Each job gets its
+# cell's run specification (JSON, without the seed) and writes params.json beside each run.
 
 
-def seed_outputs(run_pattern):
-    """Grouped: one job writes every seed's run folder; otherwise one job per {seed}."""
+def job_specs(wc):
+    """Grouped seeds: the whole cell in one job; otherwise the job's {seed}."""
+    specs = DISTILL[wc.cell]
+    return specs if SEED_GROUPS else [s for s in specs if s.seed == int(wc.seed)]
+
+
+def distill_outputs():
     if SEED_GROUPS:
         return [
-            f"{run_pattern}/{name}".replace("{seed}", str(s))
+            f"{L.run.format(cell='{cell}', seed=s)}/{name}"
             for s in cfg["seeds"]
             for name in RUN_FILES
         ]
-    return [f"{run_pattern}/{name}" for name in RUN_FILES]
+    return [f"{L.run}/{name}" for name in RUN_FILES]
 
 
-def job_seeds(wc):
-    return cfg["seeds"] if SEED_GROUPS else [int(wc.seed)]
-
-
-def job_run_dirs(run_pattern, wc):
-    cell = {k: v for k, v in wc.items() if k != "seed"}
-    return [run_pattern.format(seed=s, **cell) for s in job_seeds(wc)]
-
-
-def distill_inputs(wc, task):
-    shots = ame_config.setting_shots(wc.setting)
+def distill_inputs(wc):
+    spec = DISTILL[wc.cell][0]
+    shots = ame_grid.setting_shots(spec.setting)
     inputs = {
-        "split": SPLIT.format(dataset=wc.dataset),
+        "split": L.split.format(dataset=spec.dataset),
         "shots": [
-            SHOTS.format(dataset=wc.dataset, shots=shots, seed=s) for s in job_seeds(wc)
+            L.shots.format(dataset=spec.dataset, shots=shots, seed=s.seed)
+            for s in job_specs(wc)
         ],
-        "student_backbone": BACKBONE.format(role="student"),
-        "teacher": TEACHER.format(task=task, dataset=teacher_source(task, wc.dataset)),
-        "text_features": FEATURES.format(task=task, dataset=wc.dataset),
+        "student_backbone": L.backbone.format(role="student"),
+        "teacher": L.teacher.format(
+            task=spec.task,
+            dataset=ame_grid.teacher_source(cfg, spec.task, spec.dataset),
+        ),
+        "text_features": L.features.format(task=spec.task, dataset=spec.dataset),
     }
     if USE_TEACHER_CACHE:
         inputs["teacher_cache"] = [
-            TEACHER_CACHE.format(
-                task=task, dataset=wc.dataset, setting=wc.setting, seed=s
+            L.teacher_cache.format(
+                task=spec.task, dataset=spec.dataset, setting=spec.setting, seed=s.seed
             )
-            for s in job_seeds(wc)
+            for s in job_specs(wc)
         ]
     return inputs
-
-
-DISTILL_CMD = (
-    "ame distill --threads {threads} --params {params.run:q} --seeds {params.seeds}"
-    " --split {input.split} --shots {input.shots} --student-backbone {input.student_backbone}"
-    " --teacher {input.teacher} --text-features {input.text_features}"
-    + (" --teacher-cache {input.teacher_cache}" if USE_TEACHER_CACHE else "")
-    + " --runs-root {params.root} --scratch-root {params.scratch} --out-dirs {params.out_dirs} > {log} 2>&1"
-)
-GPU = 0 if cfg["runtime"]["device"] == "cpu" else 1
 
 
 # The teacher's logits on a cell's pre-drawn augmentations, built once and read by every method of
@@ -60,111 +50,74 @@ if USE_TEACHER_CACHE:
 
     rule teacher_cache:
         input:
-            split=SPLIT,
-            shots=lambda wc: SHOTS.format(
+            split=L.split,
+            shots=lambda wc: L.shots.format(
                 dataset=wc.dataset,
-                shots=ame_config.setting_shots(wc.setting),
+                shots=ame_grid.setting_shots(wc.setting),
                 seed=wc.seed,
             ),
-            teacher=lambda wc: TEACHER.format(
-                task=wc.task, dataset=teacher_source(wc.task, wc.dataset)
-            ),
-            text_features=FEATURES,
+            teacher=source_teacher,
+            text_features=L.features,
         output:
-            cache=temp(TEACHER_CACHE),
+            cache=temp(L.teacher_cache),
         log:
-            f"{LOGS}/teacher_cache/{{task}}_{{dataset}}_{{setting}}_seed{{seed}}.log",
+            L.log("teacher_cache", "{task}_{dataset}_{setting}_seed{seed}"),
         threads: THREADS
         resources:
             mem_mb=16000,
             gpu=GPU,
         params:
             run=lambda wc: as_json(
-                ame_config.teacher_cache_params(cfg, wc.task, wc.dataset, wc.setting)
+                ame_grid.teacher_cache_params(cfg, wc.task, wc.dataset, wc.setting)
             ),
         shell:
             "ame teacher-cache --threads {threads} --params {params.run:q} --seed {wildcards.seed}"
-            " --split {input.split} --shots {input.shots} --teacher {input.teacher}"
-            " --text-features {input.text_features} --out {output.cache} > {log} 2>&1"
+            " --split {input.split:q} --shots {input.shots:q} --teacher {input.teacher:q}"
+            " --text-features {input.text_features:q} --out {output.cache:q} > {log:q} 2>&1"
 
 
 rule distill:
     input:
-        unpack(lambda wc: distill_inputs(wc, wc.task)),
+        unpack(distill_inputs),
     output:
-        seed_outputs(RUN),
+        distill_outputs(),
     log:
-        f"{LOGS}/distill/{{task}}_{{dataset}}_{{setting}}_{{method}}"
-        + ("" if SEED_GROUPS else "_seed{seed}")
-        + ".log",
-    threads: THREADS
-    resources:
-        mem_mb=16000,
-        gpu=GPU,
-    params:
-        run=lambda wc: as_json(
-            ame_config.distill_params(cfg, wc.task, wc.dataset, wc.setting, wc.method)
-        ),
-        seeds=lambda wc: " ".join(map(str, job_seeds(wc))),
-        out_dirs=lambda wc: job_run_dirs(RUN, wc),
-        root=RUNS,
-        scratch=SCRATCH,
-    shell:
-        DISTILL_CMD
-
-
-# The ablation the paper lacks: omega x (phi trained | frozen) for PKD+RSM on one cell.
-rule distill_ablation:
-    input:
-        unpack(lambda wc: distill_inputs(wc, "base2new")),
-    output:
-        seed_outputs(ABLATION_RUN),
-    log:
-        f"{LOGS}/ablation/{{dataset}}_{{setting}}_omega{{omega}}_{{phi}}"
-        + ("" if SEED_GROUPS else "_seed{seed}")
-        + ".log",
+        L.log("distill", "{cell}" + ("" if SEED_GROUPS else "_seed{seed}")),
     wildcard_constraints:
-        omega="[0-9.]+",
-        phi="trained|frozen",
+        cell=one_of(DISTILL),
     threads: THREADS
     resources:
         mem_mb=16000,
         gpu=GPU,
     params:
-        run=lambda wc: as_json(
-            ame_config.distill_params(
-                cfg,
-                "base2new",
-                wc.dataset,
-                wc.setting,
-                "pkd_rsm",
-                omega=float(wc.omega),
-                rsm_trainable=wc.phi == "trained",
-            )
+        spec=lambda wc: as_json(DISTILL[wc.cell][0].job_params()),
+        seeds=lambda wc: " ".join(str(s.seed) for s in job_specs(wc)),
+        out_dirs=lambda wc: [L.run_dir(s) for s in job_specs(wc)],
+        scratch_dirs=lambda wc: [L.scratch_dir(s) for s in job_specs(wc)],
+        cache=lambda wc, input: (
+            ["--teacher-cache", *input.teacher_cache] if USE_TEACHER_CACHE else []
         ),
-        seeds=lambda wc: " ".join(map(str, job_seeds(wc))),
-        out_dirs=lambda wc: job_run_dirs(ABLATION_RUN, wc),
-        root=ABLATION,
-        scratch=f"{SCRATCH}/ablation",
     shell:
-        DISTILL_CMD
+        "ame distill --threads {threads} --spec {params.spec:q} --seeds {params.seeds}"
+        " --split {input.split:q} --shots {input.shots:q} --student-backbone {input.student_backbone:q}"
+        " --teacher {input.teacher:q} --text-features {input.text_features:q} {params.cache:q}"
+        " --out-dirs {params.out_dirs:q} --scratch-dirs {params.scratch_dirs:q} > {log:q} 2>&1"
 
 
 rule zeroshot:
     input:
-        split=SPLIT,
-        student_backbone=BACKBONE.format(role="student"),
+        split=lambda wc: L.split.format(dataset=ZEROSHOT[wc.cell][0].dataset),
+        student_backbone=L.backbone.format(role="student"),
     output:
-        metrics=RUNS + "/{task}/{dataset}/zeroshot/zeroshot/seed0/metrics.json",
-        embeddings=RUNS + "/{task}/{dataset}/zeroshot/zeroshot/seed0/embeddings.npz",
+        [f"{L.run}/{name}" for name in ZEROSHOT_FILES],
     log:
-        f"{LOGS}/zeroshot/{{task}}_{{dataset}}.log",
+        L.log("zeroshot", "{cell}_seed{seed}"),
+    wildcard_constraints:
+        cell=one_of(ZEROSHOT),
     threads: THREADS
     params:
-        run=lambda wc: as_json(
-            ame_config.distill_params(cfg, wc.task, wc.dataset, "zeroshot", "zeroshot")
-        ),
-        out_dir=lambda wc, output: str(Path(output.metrics).parent),
+        spec=lambda wc: as_json(ZEROSHOT[wc.cell][0].to_dict()),
+        out_dir=lambda wc: L.run_dir(ZEROSHOT[wc.cell][0]),
     shell:
-        "ame zeroshot --threads {threads} --params {params.run:q} --student-backbone {input.student_backbone}"
-        " --split {input.split} --out-dir {params.out_dir} > {log} 2>&1"
+        "ame zeroshot --threads {threads} --spec {params.spec:q} --student-backbone {input.student_backbone:q}"
+        " --split {input.split:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"

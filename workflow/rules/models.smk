@@ -1,31 +1,31 @@
 rule backbone:
     input:
         splits=lambda wc: (
-            expand(SPLIT, dataset=ame_config.all_datasets(cfg))
+            expand(L.split, dataset=ame_grid.all_datasets(cfg))
             if cfg["models"][wc.role]["weights"] == "pretrain"
             else []
         ),
     output:
-        card=BACKBONE,
-        weights=MODELS + "/backbone/{role}.pt",
+        card=L.backbone,
+        weights=L.backbone_weights,
     log:
-        f"{LOGS}/backbone/{{role}}.log",
+        L.log("backbone", "{role}"),
     threads: THREADS
     resources:
         mem_mb=8000,
     params:
-        run=lambda wc: as_json(ame_config.backbone_params(cfg, wc.role)),
+        run=lambda wc: as_json(ame_grid.backbone_params(cfg, wc.role)),
     shell:
-        "ame backbone --threads {threads} --params {params.run:q} --splits {input.splits}"
-        " --out-weights {output.weights} --out-card {output.card} > {log} 2>&1"
+        "ame backbone --threads {threads} --params {params.run:q} --splits {input.splits:q}"
+        " --out-weights {output.weights:q} --out-card {output.card:q} > {log:q} 2>&1"
 
 
 rule teacher:
     input:
-        backbone=BACKBONE.format(role="teacher"),
-        split=SPLIT,
+        backbone=L.backbone.format(role="teacher"),
+        split=L.split,
         shots=lambda wc: (
-            SHOTS.format(
+            L.shots.format(
                 dataset=wc.dataset,
                 shots=cfg["teacher"]["shots"],
                 seed=cfg["teacher"]["seed"],
@@ -34,57 +34,58 @@ rule teacher:
             else []
         ),
     output:
-        card=TEACHER,
-        weights=MODELS + "/teacher/{task}/{dataset}.pt",
+        card=L.teacher,
+        weights=L.teacher_weights,
     log:
-        f"{LOGS}/teacher/{{task}}_{{dataset}}.log",
+        L.log("teacher", "{task}_{dataset}"),
     threads: THREADS
     resources:
         mem_mb=8000,
     params:
-        run=lambda wc: as_json(ame_config.teacher_params(cfg, wc.task, wc.dataset)),
+        run=lambda wc: as_json(ame_grid.teacher_params(cfg, wc.task, wc.dataset)),
     shell:
-        "ame teacher --threads {threads} --params {params.run:q} --backbone {input.backbone}"
-        " --split {input.split} --shots {input.shots} --out-weights {output.weights}"
-        " --out-card {output.card} > {log} 2>&1"
+        "ame teacher --threads {threads} --params {params.run:q} --backbone {input.backbone:q}"
+        " --split {input.split:q} --shots {input.shots:q} --out-weights {output.weights:q}"
+        " --out-card {output.card:q} > {log:q} 2>&1"
+
+
+def source_teacher(wc):
+    """Base-to-new: the dataset's own teacher; cross-dataset: the source's."""
+    return L.teacher.format(
+        task=wc.task, dataset=ame_grid.teacher_source(cfg, wc.task, wc.dataset)
+    )
 
 
 rule teacher_features:
     input:
-        teacher=lambda wc: TEACHER.format(
-            task=wc.task, dataset=teacher_source(wc.task, wc.dataset)
-        ),
-        split=SPLIT,
+        teacher=source_teacher,
+        split=L.split,
     output:
-        features=FEATURES,
+        features=L.features,
     log:
-        f"{LOGS}/features/{{task}}_{{dataset}}.log",
+        L.log("features", "{task}_{dataset}"),
     threads: THREADS
     params:
         device=cfg["runtime"]["device"],
     shell:
-        "ame teacher-features --threads {threads} --teacher {input.teacher} --split {input.split}"
-        " --device {params.device} --out {output.features} > {log} 2>&1"
+        "ame teacher-features --threads {threads} --teacher {input.teacher:q} --split {input.split:q}"
+        " --device {params.device} --out {output.features:q} > {log:q} 2>&1"
 
 
 rule teacher_check:
     input:
-        teacher=lambda wc: TEACHER.format(
-            task=wc.task, dataset=teacher_source(wc.task, wc.dataset)
-        ),
-        features=FEATURES,
-        split=SPLIT,
+        teacher=source_teacher,
+        features=L.features,
+        split=L.split,
     output:
-        check=TEACHER_CHECK,
+        check=L.teacher_check,
     log:
-        f"{LOGS}/teacher_check/{{task}}_{{dataset}}.log",
+        L.log("teacher_check", "{task}_{dataset}"),
     threads: THREADS
     resources:
         mem_mb=8000,
     params:
-        run=lambda wc: as_json(
-            ame_config.teacher_check_params(cfg, wc.task, wc.dataset)
-        ),
+        run=lambda wc: as_json(ame_grid.teacher_check_params(cfg, wc.task, wc.dataset)),
     shell:
-        "ame teacher-check --threads {threads} --params {params.run:q} --teacher {input.teacher}"
-        " --features {input.features} --split {input.split} --out {output.check} > {log} 2>&1"
+        "ame teacher-check --threads {threads} --params {params.run:q} --teacher {input.teacher:q}"
+        " --features {input.features:q} --split {input.split:q} --out {output.check:q} > {log:q} 2>&1"

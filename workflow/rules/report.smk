@@ -1,44 +1,38 @@
 rule report:
     input:
-        all_run_outputs(),
+        runs=all_run_outputs(),
         checks=teacher_check_outputs(),
     output:
-        table1=f"{RES}/tables/table1.csv",
-        table1_md=f"{RES}/tables/table1.md",
-        table2=f"{RES}/tables/table2.csv",
-        table2_md=f"{RES}/tables/table2.md",
-        summary=f"{RES}/metrics/summary.json",
-        runs=f"{RES}/metrics/runs.json",
-        shots=f"{RES}/figures/accuracy_vs_shots.png",
-        teacher_check=f"{RES}/tables/teacher_check.csv",
-        teacher_check_md=f"{RES}/tables/teacher_check.md",
+        [L.table(name) for name in REPORT_TABLES],
+        [L.metric(name) for name in REPORT_METRICS],
+        shots=L.figure("accuracy_vs_shots.png"),
     log:
-        f"{LOGS}/report.log",
+        L.log("report", "report"),
     threads: 1
     params:
+        # Exactly the runs the current preset plans; the report reads each one's params.json.
+        runs=report_run_dirs(),
         selection=cfg["eval"]["selection"],
         tsne=cfg["datasets"][0],
-        runs=RUNS,
-        preset=PRESET,
-        tables=lambda wc, output: Path(output.table1).parent,
-        figures=lambda wc, output: Path(output.shots).parent,
-        metrics=lambda wc, output: Path(output.summary).parent,
+        tables=L.tables,
+        figures=L.figures,
+        metrics=L.metrics,
+        preset=cfg["preset"],
     shell:
-        "ame report --runs-dir {params.runs} --tables-dir {params.tables} --figures-dir {params.figures}"
-        " --metrics-dir {params.metrics} --preset {params.preset} --selection {params.selection}"
-        " --tsne-dataset {params.tsne} --teacher-checks {input.checks} > {log} 2>&1"
+        "ame report --runs {params.runs:q} --tables-dir {params.tables:q} --figures-dir {params.figures:q}"
+        " --metrics-dir {params.metrics:q} --preset {params.preset} --selection {params.selection}"
+        " --tsne-dataset {params.tsne} --teacher-checks {input.checks:q} > {log:q} 2>&1"
 
 
 rule ablation:
     input:
-        ablation_outputs(),
+        [f"{d}/metrics.json" for d in ablation_run_dirs()],
     output:
-        table=f"{RES}/tables/ablation.csv",
-        table_md=f"{RES}/tables/ablation.md",
+        [L.table(name) for name in ABLATION_TABLES],
     log:
-        f"{LOGS}/ablation_report.log",
+        L.log("report", "ablation"),
     params:
-        runs=ABLATION,
+        runs=ablation_run_dirs(),
     shell:
-        "ame ablation-report --runs-dir {params.runs} --out-csv {output.table}"
-        " --out-md {output.table_md} > {log} 2>&1"
+        "ame ablation-report --runs {params.runs:q} --out-csv {output[0]:q}"
+        " --out-md {output[1]:q} > {log:q} 2>&1"
