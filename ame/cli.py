@@ -22,7 +22,7 @@ def _params(text: str) -> dict:
 
 def _spec(text: str, seed: int | None = None):
     """The run specification a rule passed as JSON (with `seed` added, when given)."""
-    from ame.spec import RunSpec
+    from ame.spec.run import RunSpec
 
     data = _params(text)
     if seed is not None:
@@ -69,6 +69,15 @@ def cmd_config_docs(args) -> None:
     for name, sub in walk(schema()["properties"]):
         default = json.dumps(sub["default"]) if "default" in sub and not isinstance(sub["default"], dict) else ""
         print(f"| `{name}` | {default} | {sub.get('description', '')} |")
+
+
+def cmd_code_files(args) -> None:
+    from ame.fingerprint import files_of_steps, fingerprint
+
+    for path in files_of_steps(args.steps):
+        print(path)
+    for step in args.steps:
+        print(f"# {step}: fingerprint {fingerprint(step)}", file=sys.stderr)
 
 
 def cmd_prepare(args) -> None:
@@ -211,6 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("preset", nargs="?", default=None, help="preset file, e.g. config/paper.yaml")
     add("datasets", cmd_datasets, "list known datasets and aliases")
     add("config-docs", cmd_config_docs, "print every preset key with its default and help as Markdown")
+    p = add("code-files", cmd_code_files, "list the source and data files pipeline steps run (DVC's code deps)")
+    p.add_argument("steps", nargs="+", help="step names, e.g. distill report")
     p = add("prepare", cmd_prepare, "prepare a dataset into data/<dataset>/split.json")
     p.add_argument("--dataset", required=True)
     p.add_argument("--data-root", default="data")

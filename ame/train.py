@@ -39,7 +39,8 @@ from ame.runtime import (autocast, block_type_for, device_name, git_sha, package
                          seed_everything)
 from ame.teacher_cache import TeacherCache, teacher_logits
 from ame.io import sha256_json
-from ame.spec import RunSpec, method
+from ame.spec.methods import method
+from ame.spec.run import RunSpec
 
 
 @dataclass

@@ -65,3 +65,17 @@ def test_editing_the_custom_entry_reprepares_only_that_dataset(project):
     args = shlex.split(command[command.index("ame prepare"):])
     custom = json.loads(args[args.index("--custom") + 1])
     assert custom["split"] == {"train": 0.6, "val": 0.1, "test": 0.3} and custom["root"] == "pets"
+
+
+def test_adding_removing_or_changing_an_image_reprepares_the_custom_dataset(project):
+    assert "Nothing to be done" in _run(["snakemake", "-n", "data"], project)
+    added = project / "pets" / "cat" / "99.jpg"
+    added.write_bytes(jpeg(99, size=16))
+    try:
+        out = _run(["snakemake", "data", "-n", "--quiet", "rules"], project)
+    finally:
+        added.unlink()
+    assert _job_counts(out).get("prepare_dataset") == 1
+    assert "Nothing to be done" in _run(["snakemake", "-n", "data"], project)
+    (project / "pets" / "owl" / "0.jpg").write_bytes(jpeg(77, size=16))  # same name, new content
+    assert _job_counts(_run(["snakemake", "data", "-n", "--quiet", "rules"], project)).get("prepare_dataset") == 1

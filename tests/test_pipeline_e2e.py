@@ -44,16 +44,10 @@ def _job_counts(out: str) -> dict[str, int]:
             if len(line.split()) == 2 and line.split()[1].isdigit()}
 
 
-def _copy_project(work: Path, preset: dict) -> Path:
-    work.mkdir(parents=True, exist_ok=True)
-    for name in ("Snakefile", "dvc.yaml"):
-        shutil.copy(ROOT / name, work / name)
-    shutil.copytree(ROOT / "workflow", work / "workflow")
-    # DVC stages depend on the package sources; the jobs themselves run the installed `ame`.
-    shutil.copytree(ROOT / "ame", work / "ame", ignore=shutil.ignore_patterns("__pycache__"))
-    (work / "config").mkdir()
-    for name in ("mini.yaml", "paper.yaml"):
-        shutil.copy(ROOT / "config" / name, work / "config" / name)
+def _clone_project(work: Path, preset: dict) -> Path:
+    """A real `git clone` of this repository (its committed files and .gitignore, as users get
+    them) with a reduced preset `ci` made active. Jobs run the installed `ame`."""
+    _run(["git", "clone", "-q", str(ROOT), str(work)], ROOT)
     (work / "config" / "ci.yaml").write_text(yaml.safe_dump(preset))
     (work / "config" / "config.yaml").write_text("preset: ci\n")
     return work
@@ -61,20 +55,21 @@ def _copy_project(work: Path, preset: dict) -> Path:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    """A copy of the workflow with a reduced preset, run once by `snakemake all`."""
-    work = _copy_project(tmp_path_factory.mktemp("project"), _reduced_preset())
+    """A clone of the repository with a reduced preset, run once by `snakemake all`."""
+    work = _clone_project(tmp_path_factory.mktemp("project") / "clone", _reduced_preset())
     _run(["snakemake", "--cores", "2", "all"], work)
     return work
 
 
 def test_jobs_run_where_data_and_results_roots_hold_spaces_and_shell_characters(tmp_path):
     preset = {**_reduced_preset(), "data_root": "my data/a&b", "results_root": "my results;x"}
-    work = _copy_project(tmp_path / "work", preset)
+    work = _clone_project(tmp_path / "work", preset)
     _run(["snakemake", "--cores", "1", "data"], work)
     assert (work / "my data" / "a&b" / "Digits" / "split.json").is_file()
     assert (work / "my results;x" / "ci" / "logs" / "prepare" / "Digits.log").is_file()
-    assert sorted(p.name for p in work.iterdir() if not p.name.startswith(".")) == ["Snakefile", "ame", "config", "dvc.yaml", "my data",
-                                                      "my results;x", "workflow"]
+    status = _run(["git", "status", "--porcelain", "--untracked-files=normal"], work).splitlines()
+    assert sorted(status) == sorted([" M config/config.yaml", "?? config/ci.yaml", '?? "my data/"',
+                                     '?? "my results;x/"']), status  # no stray files such as ./my
     # Every planned command keeps such paths whole (one argument each).
     out = _run(["snakemake", "-n", "-p", "all"], work)
     distill = next(line for line in out.splitlines() if "ame distill" in line)
@@ -146,6 +141,32 @@ def test_second_run_does_no_work(project):
     assert "Nothing to be done" in out
 
 
+def _plan_with_edit(project, rel, old, new):
+    path = project / rel
+    original = path.read_text()
+    assert old in original, f"{rel} no longer holds {old!r}; update this test"
+    path.write_text(original.replace(old, new, 1))
+    try:
+        return _run(["snakemake", "-n", "--quiet", "rules", "all"], project)
+    finally:
+        path.write_text(original)
+
+
+def test_editing_a_statement_of_the_rsm_module_plans_exactly_the_rsm_runs_and_the_report(project):
+    out = _plan_with_edit(project, "ame/rsm.py", "import torch\n", "import torch\n\n_EDITED = 1\n")
+    assert _job_counts(out) == {"distill": 1, "report": 1, "all": 1, "total": 3}  # the one pkd_rsm cell
+
+
+def test_editing_the_report_code_plans_only_the_report(project):
+    out = _plan_with_edit(project, "ame/report/tables.py", "N_BOOT = 10_000", "N_BOOT = 20_000")
+    assert _job_counts(out) == {"report": 1, "all": 1, "total": 2}
+
+
+def test_editing_only_a_comment_plans_nothing(project):
+    out = _plan_with_edit(project, "ame/rsm.py", "import torch\n", "import torch  # an edited comment\n")
+    assert "Nothing to be done" in out
+
+
 def test_an_omega_override_on_the_command_line_reaches_exactly_the_rsm_runs(project):
     out = _run(["snakemake", "--cores", "2", "-n", "-p", "all", "--config", "rsm={'omega': 10}"], project)
     counts = _job_counts(out)
@@ -179,23 +200,36 @@ def test_changing_omega_reruns_only_the_rsm_runs_and_the_report(project):
     assert "prepare_dataset" not in counts and "backbone" not in counts and "teacher" not in counts
 
 
-def test_dvc_repro_after_snakemake_trains_nothing(project):
-    _run(["git", "init", "-q"], project)
-    _run(["dvc", "init", "-q"], project)
-    before = {p: p.stat().st_mtime_ns for p in (_preset_dir(project) / "runs").glob("**/metrics.json")}
-    out = _run(["dvc", "repro"], project)
-    assert "Nothing to be done" in out
-    after = {p: p.stat().st_mtime_ns for p in (_preset_dir(project) / "runs").glob("**/metrics.json")}
-    assert after == before
-    shown = _run(["dvc", "metrics", "show"], project)
-    assert "pkd_rsm" in shown
-
-
 def test_ablation_target_tables_omega_and_phi(project):
     _run(["snakemake", "--cores", "2", "ablation"], project)
-    table = pd.read_csv(_preset_dir(project) / "tables" / "ablation.csv")
+    table = pd.read_csv(_preset_dir(project) / "ablation" / "ablation.csv")
     assert sorted(zip(table["omega"], table["phi"])) == [(0.0, "frozen"), (0.0, "trained"),
                                                          (50.0, "frozen"), (50.0, "trained")]
+
+
+def test_dvc_repro_in_the_clone_trains_nothing_and_shows_metrics_plots_and_params(project):
+    # After `snakemake all` and `snakemake ablation`, every stage's Snakemake call finds nothing to do.
+    before = {p: p.stat().st_mtime_ns for p in _preset_dir(project).glob("*/**/metrics.json")}
+    out = _run(["dvc", "repro"], project)
+    assert out.count("Nothing to be done") == 5, out[-3000:]
+    assert {p: p.stat().st_mtime_ns for p in _preset_dir(project).glob("*/**/metrics.json")} == before
+    assert (project / "dvc.lock").is_file()
+    ignored = subprocess.run(["git", "check-ignore", "-q", "dvc.lock"], cwd=project)
+    assert ignored.returncode == 1  # dvc.lock is versioned, not ignored
+    assert "pkd_rsm" in _run(["dvc", "metrics", "show"], project)
+    _run(["dvc", "plots", "show", "-o", "plots_html"], project)
+    assert (project / "plots_html" / "index.html").stat().st_size > 1000
+    preset = project / "config" / "ci.yaml"
+    original = preset.read_text()
+    cfg = yaml.safe_load(original)
+    cfg["rsm"]["omega"] = 10.0
+    preset.write_text(yaml.safe_dump(cfg))
+    try:
+        status = _run(["dvc", "status"], project)
+        assert "config/ci.yaml" in status and "modified:           rsm" in status, status
+        assert "rsm.omega" in _run(["dvc", "params", "diff"], project)
+    finally:
+        preset.write_text(original)
 
 
 def test_rerunning_a_job_writes_byte_identical_files(project):

@@ -100,6 +100,26 @@ def _images(folder: Path) -> list[str]:
     return sorted(Path(p).as_posix() for p in found)
 
 
+def folder_state(spec: dict) -> str:
+    """sha256 of a custom dataset's files (class folders, image paths, sizes, modification times)
+    and of its class-name file: any added, removed or changed image or class changes it. Snakemake
+    tracks it as the prepare job's parameter, so such a change re-prepares the dataset."""
+    import hashlib
+
+    root = Path(spec["root"])
+    digest = hashlib.sha256()
+    if not root.is_dir():
+        return "missing"
+    for path in [root / rel for rel in _images(root)] + ([Path(spec["classnames"])] if spec.get("classnames") else []):
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            continue
+        digest.update(f"{path.relative_to(root) if path.is_relative_to(root) else path}\t{stat.st_size}\t"
+                      f"{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
 def _class_mapping(path: Path) -> dict[str, str]:
     """folder -> class name from a JSON object or ``folder name words`` text lines."""
     if not path.is_file():

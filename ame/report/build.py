@@ -12,10 +12,9 @@ import pandas as pd
 from ame.io import write_json
 from ame.report.collect import collect_runs
 from ame.report.dvc_metrics import write_dvc_metrics
+from ame.report.plan import PREFERRED_HEATMAPS, PREFERRED_TSNE, choose, preferred_pairs
 from ame.report.tables import RSM_PAIRS, _dataset_key, metrics_summary, setting_key, write_tables
 
-PREFERRED_TSNE = ("OxfordPets",)          # the paper's Figure 4
-PREFERRED_HEATMAPS = ("Food101", "EuroSAT")  # the paper's Figure 3
 
 
 def _embedding_runs(runs: pd.DataFrame) -> pd.DataFrame:
@@ -46,7 +45,7 @@ def _pair_cells(emb: pd.DataFrame) -> dict:
 def _best_pair_per_dataset(cells: dict) -> dict:
     """dataset -> (baseline, treated, {setting: {method: row}}), preferring (pkd, pkd_rsm)."""
     out = {}
-    for baseline, treated in RSM_PAIRS:
+    for baseline, treated in preferred_pairs():
         for (ds, a, b), by_setting in cells.items():
             if (a, b) == (baseline, treated) and ds not in out:
                 out[ds] = (a, b, by_setting)
@@ -58,19 +57,6 @@ def _largest_few_shot(settings) -> str:
     if shots:
         return max(shots, key=setting_key)
     return max(settings, key=setting_key)
-
-
-def _choose(requested, preferred, available: list[str], k: int, what: str) -> list[str]:
-    if requested:
-        requested = [requested] if isinstance(requested, str) else list(requested)
-        absent = [d for d in requested if d not in available]
-        if absent:
-            raise ValueError(f"{what}: no paired baseline/+RSM runs with embeddings.npz for "
-                             f"{absent}; available: {available or 'none'}")
-        return requested
-    chosen = [d for d in preferred if d in available]
-    chosen += [d for d in available if d not in chosen]
-    return chosen[:k]
 
 
 def build_report(run_dirs, tables_dir: str | os.PathLike,
@@ -100,8 +86,8 @@ def build_report(run_dirs, tables_dir: str | os.PathLike,
     # Choose the figure datasets first, so a bad request fails before anything is written.
     by_ds = _best_pair_per_dataset(_pair_cells(_embedding_runs(runs)))
     available = sorted(by_ds, key=_dataset_key)
-    tsne_ds = _choose(tsne_dataset, PREFERRED_TSNE, available, 1, "tsne_dataset")
-    heat_ds = _choose(heatmap_datasets, PREFERRED_HEATMAPS, available, 2, "heatmap_datasets")
+    tsne_ds = choose(tsne_dataset, PREFERRED_TSNE, available, 1, "tsne_dataset")
+    heat_ds = choose(heatmap_datasets, PREFERRED_HEATMAPS, available, 2, "heatmap_datasets")
 
     tables_dir, figures_dir = Path(tables_dir), Path(figures_dir)
     tabs = write_tables(runs, tables_dir, preset, selection)

@@ -9,7 +9,7 @@ import pandas as pd
 
 from ame.contracts import METRICS, validate
 from ame.io import read_json
-from ame.spec import RunSpec
+from ame.spec.run import RunSpec
 
 COLUMNS = [
     "dataset", "task", "setting", "method", "seed", "base", "new", "hm", "accuracy", "best_epoch",

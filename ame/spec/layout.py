@@ -12,6 +12,7 @@ prepared data (`<data_root>/<dataset>/`) is shared, being the same for every pre
                         cache/teacher_outputs/<task>/<dataset>/<setting>/seed<s>.pt
                         runs/<task>/<dataset>/<setting>/<method>/seed<s>/          (the grid, zero-shot rows)
                         ablation/<task>/<dataset>/<setting>/<method>/<variant>/seed<s>/
+                        ablation/ablation.{csv,md}
                         tables/  figures/  metrics/  logs/  scratch/
 ```
 """
@@ -88,4 +89,8 @@ class Layout:
 
     def metric(self, name: str) -> str:
         return f"{self.metrics}/{name}"
+
+    def ablation_table(self, name: str) -> str:
+        """The ablation's tables sit beside its runs (one DVC stage owns that folder)."""
+        return f"{self.root}/ablation/{name}"
 

@@ -20,6 +20,8 @@ class Method:
     rsm:       adds ω·H(M), the paper's regulariser (Eq. 6).
     baseline:  the method this one is paired with for the paired RSM effect (Δ = this − baseline).
     paper_row: its row name in the AME paper's tables (ame/reference/), None where the paper has none.
+    modules:   `ame` modules only this kind of method runs (e.g. ame.rsm): left out of the code
+               fingerprint of the other methods' runs, so editing them reruns only these runs.
     colour, marker, linestyle: figure style (Okabe–Ito colour-blind-safe palette).
     """
 
@@ -30,6 +32,7 @@ class Method:
     rsm: bool = False
     baseline: str | None = None
     paper_row: str | None = None
+    modules: tuple[str, ...] = ()
     colour: str = "#000000"
     marker: str = "o"
     linestyle: str = "-"
@@ -37,12 +40,14 @@ class Method:
 
 # Order = the tables' row order within a dataset (the paper's: CLIP, Simple, PromptKD, +RSM).
 _METHODS = (
-    Method("zeroshot", "CLIP (student zero-shot)", trains=False, paper_row="CLIP", colour="#999999", marker="x", linestyle=":"),
+    Method("zeroshot", "CLIP (student zero-shot)", trains=False, paper_row="CLIP",
+           colour="#999999", marker="x", linestyle=":"),
     Method("simple", "Simple", colour="#E69F00", marker="v", linestyle="--"),
-    Method("simple_rsm", "Simple + RSM", rsm=True, baseline="simple", colour="#D55E00", marker="^"),
+    Method("simple_rsm", "Simple + RSM", rsm=True, baseline="simple", modules=("ame.rsm",),
+           colour="#D55E00", marker="^"),
     Method("pkd", "PromptKD", prompts=True, paper_row="PromptKD", colour="#0072B2", marker="s", linestyle="--"),
     Method("pkd_rsm", "PKD + RSM", prompts=True, rsm=True, baseline="pkd", paper_row="PKD + RSM",
-           colour="#009E73", marker="o"),
+           modules=("ame.rsm",), colour="#009E73", marker="o"),
 )
 
 METHODS: dict[str, Method] = {m.name: m for m in _METHODS}
@@ -69,3 +74,12 @@ def method_order(name: str) -> tuple[int, str]:
     """Sort key: registry order, unknown names last."""
     names = list(METHODS)
     return (names.index(name), name) if name in METHODS else (len(names), name)
+
+
+def run_code(step: str, name: str) -> str:
+    """Fingerprint of the code `ame <step>` runs for a run of method `name` (`ame.fingerprint`):
+    modules that only other methods use are left out."""
+    from ame.fingerprint import fingerprint
+
+    unused = {mod for m in _METHODS for mod in m.modules} - set(method(name).modules)
+    return fingerprint(step, tuple(sorted(unused)))

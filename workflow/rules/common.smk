@@ -3,8 +3,12 @@
 import json
 import re
 
+from ame.data.custom import folder_state
+from ame.fingerprint import fingerprint
+from ame.report import plan as report_plan
 from ame.spec import Layout, ablation_specs, grid_specs, zeroshot_specs
 from ame.spec import grid as ame_grid
+from ame.spec.methods import run_code
 from ame.spec.layout import (
     ABLATION_TABLES,
     REPORT_METRICS,
@@ -109,3 +113,89 @@ def all_data_outputs():
         for _, d in ame_grid.teacher_datasets(cfg)
     ]
     return sorted(set(out))
+
+
+# ---------------------------------------------------------------------------------- code
+# Each job's parameters include a fingerprint of the code its step runs (ame.fingerprint), so an
+# edit reruns exactly the jobs whose code changed; comments and formatting change nothing.
+def code(step):
+    return fingerprint(step)
+
+
+def custom_state(dataset):
+    """A custom dataset's files, as one hash (so adding or changing an image re-prepares it)."""
+    spec = cfg["custom_datasets"].get(dataset)
+    return folder_state(spec) if spec else ""
+
+
+# ---------------------------------------------------------------------------------- models
+
+
+def source_teacher(wc):
+    """Base-to-new: the dataset's own teacher; cross-dataset: the source's."""
+    return L.teacher.format(
+        task=wc.task, dataset=ame_grid.teacher_source(cfg, wc.task, wc.dataset)
+    )
+
+
+# ---------------------------------------------------------------------------------- runs
+
+
+def job_specs(wc):
+    """Grouped seeds: the whole cell in one job; otherwise the job's {seed}."""
+    specs = DISTILL[wc.cell]
+    return specs if SEED_GROUPS else [s for s in specs if s.seed == int(wc.seed)]
+
+
+def distill_outputs():
+    if SEED_GROUPS:
+        return [
+            f"{L.run.format(cell='{cell}', seed=s)}/{name}"
+            for s in cfg["seeds"]
+            for name in RUN_FILES
+        ]
+    return [f"{L.run}/{name}" for name in RUN_FILES]
+
+
+def distill_inputs(wc):
+    spec = DISTILL[wc.cell][0]
+    shots = ame_grid.setting_shots(spec.setting)
+    inputs = {
+        "split": L.split.format(dataset=spec.dataset),
+        "shots": [
+            L.shots.format(dataset=spec.dataset, shots=shots, seed=s.seed)
+            for s in job_specs(wc)
+        ],
+        "student_backbone": L.backbone.format(role="student"),
+        "teacher": L.teacher.format(
+            task=spec.task,
+            dataset=ame_grid.teacher_source(cfg, spec.task, spec.dataset),
+        ),
+        "text_features": L.features.format(task=spec.task, dataset=spec.dataset),
+    }
+    if USE_TEACHER_CACHE:
+        inputs["teacher_cache"] = [
+            L.teacher_cache.format(
+                task=spec.task, dataset=spec.dataset, setting=spec.setting, seed=s.seed
+            )
+            for s in job_specs(wc)
+        ]
+    return inputs
+
+
+# ---------------------------------------------------------------------------------- report
+GRID_CELLS = sorted(
+    {(s.task, s.dataset, s.setting, s.method) for ss in GRID.values() for s in ss}
+)
+TSNE_DATASETS, HEATMAP_DATASETS = report_plan.figure_datasets(GRID_CELLS)
+
+
+def report_figures():
+    names = report_plan.figure_names(TSNE_DATASETS, HEATMAP_DATASETS)
+    return [L.figure(name) for name in names]
+
+
+def report_curves():
+    return [
+        L.metric(f"curves/{stem}.csv") for stem in report_plan.curve_stems(GRID_CELLS)
+    ]

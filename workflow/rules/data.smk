@@ -7,9 +7,11 @@ rule prepare_dataset:
     resources:
         mem_mb=2000,
     params:
-        root=L.data,
-        # A custom dataset's definition is part of its job, so editing it reruns the job.
+        root=lambda wc, output: str(Path(output.split).parent.parent),
+        # A custom dataset's definition and files are part of its job: editing either reruns it.
         custom=lambda wc: as_json(cfg["custom_datasets"].get(wc.dataset)),
+        files=lambda wc: custom_state(wc.dataset),
+        code=code("prepare"),
     shell:
         "ame prepare --dataset {wildcards.dataset} --data-root {params.root:q}"
         " --custom {params.custom:q} > {log:q} 2>&1"
@@ -23,6 +25,8 @@ rule sample_shots:
     log:
         L.log("shots", "{dataset}_{shots}_seed{seed}"),
     threads: 1
+    params:
+        code=code("shots"),
     shell:
         "ame shots --split {input.split:q} --shots {wildcards.shots} --seed {wildcards.seed}"
         " --out {output.shots:q} > {log:q} 2>&1"

@@ -2,48 +2,6 @@
 # cell's run specification (JSON, without the seed) and writes params.json beside each run.
 
 
-def job_specs(wc):
-    """Grouped seeds: the whole cell in one job; otherwise the job's {seed}."""
-    specs = DISTILL[wc.cell]
-    return specs if SEED_GROUPS else [s for s in specs if s.seed == int(wc.seed)]
-
-
-def distill_outputs():
-    if SEED_GROUPS:
-        return [
-            f"{L.run.format(cell='{cell}', seed=s)}/{name}"
-            for s in cfg["seeds"]
-            for name in RUN_FILES
-        ]
-    return [f"{L.run}/{name}" for name in RUN_FILES]
-
-
-def distill_inputs(wc):
-    spec = DISTILL[wc.cell][0]
-    shots = ame_grid.setting_shots(spec.setting)
-    inputs = {
-        "split": L.split.format(dataset=spec.dataset),
-        "shots": [
-            L.shots.format(dataset=spec.dataset, shots=shots, seed=s.seed)
-            for s in job_specs(wc)
-        ],
-        "student_backbone": L.backbone.format(role="student"),
-        "teacher": L.teacher.format(
-            task=spec.task,
-            dataset=ame_grid.teacher_source(cfg, spec.task, spec.dataset),
-        ),
-        "text_features": L.features.format(task=spec.task, dataset=spec.dataset),
-    }
-    if USE_TEACHER_CACHE:
-        inputs["teacher_cache"] = [
-            L.teacher_cache.format(
-                task=spec.task, dataset=spec.dataset, setting=spec.setting, seed=s.seed
-            )
-            for s in job_specs(wc)
-        ]
-    return inputs
-
-
 # The teacher's logits on a cell's pre-drawn augmentations, built once and read by every method of
 # the cell (kd.teacher_cache); deleted once its last distillation job has finished.
 if USE_TEACHER_CACHE:
@@ -70,6 +28,7 @@ if USE_TEACHER_CACHE:
             run=lambda wc: as_json(
                 ame_grid.teacher_cache_params(cfg, wc.task, wc.dataset, wc.setting)
             ),
+            code=code("teacher-cache"),
         shell:
             "ame teacher-cache --threads {threads} --params {params.run:q} --seed {wildcards.seed}"
             " --split {input.split:q} --shots {input.shots:q} --teacher {input.teacher:q}"
@@ -91,6 +50,7 @@ rule distill:
         gpu=GPU,
     params:
         spec=lambda wc: as_json(DISTILL[wc.cell][0].job_params()),
+        code=lambda wc: run_code("distill", DISTILL[wc.cell][0].method),
         seeds=lambda wc: " ".join(str(s.seed) for s in job_specs(wc)),
         out_dirs=lambda wc: [L.run_dir(s) for s in job_specs(wc)],
         scratch_dirs=lambda wc: [L.scratch_dir(s) for s in job_specs(wc)],
@@ -117,7 +77,8 @@ rule zeroshot:
     threads: THREADS
     params:
         spec=lambda wc: as_json(ZEROSHOT[wc.cell][0].to_dict()),
-        out_dir=lambda wc: L.run_dir(ZEROSHOT[wc.cell][0]),
+        code=run_code("zeroshot", "zeroshot"),
+        out_dir=lambda wc, output: str(Path(output[0]).parent),
     shell:
         "ame zeroshot --threads {threads} --spec {params.spec:q} --student-backbone {input.student_backbone:q}"
         " --split {input.split:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"

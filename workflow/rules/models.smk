@@ -15,6 +15,7 @@ rule backbone:
         mem_mb=8000,
     params:
         run=lambda wc: as_json(ame_grid.backbone_params(cfg, wc.role)),
+        code=code("backbone"),
     shell:
         "ame backbone --threads {threads} --params {params.run:q} --splits {input.splits:q}"
         " --out-weights {output.weights:q} --out-card {output.card:q} > {log:q} 2>&1"
@@ -43,17 +44,11 @@ rule teacher:
         mem_mb=8000,
     params:
         run=lambda wc: as_json(ame_grid.teacher_params(cfg, wc.task, wc.dataset)),
+        code=code("teacher"),
     shell:
         "ame teacher --threads {threads} --params {params.run:q} --backbone {input.backbone:q}"
         " --split {input.split:q} --shots {input.shots:q} --out-weights {output.weights:q}"
         " --out-card {output.card:q} > {log:q} 2>&1"
-
-
-def source_teacher(wc):
-    """Base-to-new: the dataset's own teacher; cross-dataset: the source's."""
-    return L.teacher.format(
-        task=wc.task, dataset=ame_grid.teacher_source(cfg, wc.task, wc.dataset)
-    )
 
 
 rule teacher_features:
@@ -67,6 +62,7 @@ rule teacher_features:
     threads: THREADS
     params:
         device=cfg["runtime"]["device"],
+        code=code("teacher-features"),
     shell:
         "ame teacher-features --threads {threads} --teacher {input.teacher:q} --split {input.split:q}"
         " --device {params.device} --out {output.features:q} > {log:q} 2>&1"

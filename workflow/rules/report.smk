@@ -3,9 +3,11 @@ rule report:
         runs=all_run_outputs(),
         checks=teacher_check_outputs(),
     output:
-        [L.table(name) for name in REPORT_TABLES],
-        [L.metric(name) for name in REPORT_METRICS],
-        shots=L.figure("accuracy_vs_shots.png"),
+        tables=[L.table(name) for name in REPORT_TABLES],
+        metrics=[L.metric(name) for name in REPORT_METRICS],
+        # Which figures and curve files exist follows from the grid (ame.report.plan).
+        figures=report_figures(),
+        curves=report_curves(),
     log:
         L.log("report", "report"),
     threads: 1
@@ -13,26 +15,30 @@ rule report:
         # Exactly the runs the current preset plans; the report reads each one's params.json.
         runs=report_run_dirs(),
         selection=cfg["eval"]["selection"],
-        tsne=cfg["datasets"][0],
-        tables=L.tables,
-        figures=L.figures,
-        metrics=L.metrics,
+        tsne=["--tsne-dataset", *TSNE_DATASETS] if TSNE_DATASETS else [],
+        heatmaps=["--heatmap-datasets", *HEATMAP_DATASETS] if HEATMAP_DATASETS else [],
+        tables=lambda wc, output: str(Path(output.tables[0]).parent),
+        figures=lambda wc, output: str(Path(output.figures[0]).parent),
+        metrics=lambda wc, output: str(Path(output.metrics[0]).parent),
         preset=cfg["preset"],
+        code=code("report"),
     shell:
         "ame report --runs {params.runs:q} --tables-dir {params.tables:q} --figures-dir {params.figures:q}"
         " --metrics-dir {params.metrics:q} --preset {params.preset} --selection {params.selection}"
-        " --tsne-dataset {params.tsne} --teacher-checks {input.checks:q} > {log:q} 2>&1"
+        " {params.tsne:q} {params.heatmaps:q} --teacher-checks {input.checks:q} > {log:q} 2>&1"
 
 
 rule ablation:
     input:
         [f"{d}/metrics.json" for d in ablation_run_dirs()],
     output:
-        [L.table(name) for name in ABLATION_TABLES],
+        csv=L.ablation_table(ABLATION_TABLES[0]),
+        md=L.ablation_table(ABLATION_TABLES[1]),
     log:
         L.log("report", "ablation"),
     params:
         runs=ablation_run_dirs(),
+        code=code("ablation-report"),
     shell:
-        "ame ablation-report --runs {params.runs:q} --out-csv {output[0]:q}"
-        " --out-md {output[1]:q} > {log:q} 2>&1"
+        "ame ablation-report --runs {params.runs:q} --out-csv {output.csv:q}"
+        " --out-md {output.md:q} > {log:q} 2>&1"
