@@ -9,13 +9,18 @@ export HF_HUB_OFFLINE := 1
 export DVC_NO_ANALYTICS := 1
 export MPLBACKEND := Agg
 
-.PHONY: all test setup clean-results
+.PHONY: all test lint setup clean-results
 
 all: $(VENV)/.installed
 	snakemake --cores $(CORES) all
 
 test: $(VENV)/.installed
 	pytest -q
+
+# The workflow's own checks: formatting and Snakemake's linter (CI runs both).
+lint: $(VENV)/.installed
+	snakefmt --check Snakefile workflow/rules
+	python .ci/check_lint.py
 
 setup: $(VENV)/.installed
 
@@ -26,4 +31,4 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 clean-results:
-	rm -rf results/runs results/models results/tables results/figures results/metrics results/logs results/scratch .snakemake
+	rm -rf results .snakemake
