@@ -285,11 +285,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     from ame.fetch import FetchError
+    from ame.io import OutputError
 
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError, NotImplementedError, FetchError) as err:
+    except (ValueError, FileNotFoundError, NotImplementedError, FetchError, OutputError, FloatingPointError) as err:
         # Input and configuration problems: the message says what to fix; a traceback adds nothing.
         print(f"ame {args.command}: error: {err}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -7,6 +7,7 @@ the old file or the new one at the final path, never half of one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import json
@@ -17,19 +18,48 @@ from pathlib import Path
 from typing import Any, Iterator
 
 
+class OutputError(OSError):
+    """An output that cannot be written (disk full, read-only, no permission); names the path."""
+
+
+# Causes a user can act on, by errno.
+_CAUSES = {errno.ENOSPC: "no space left on the device: free space or point results_root/data_root elsewhere",
+           errno.EDQUOT: "disk quota exceeded: free space or point results_root/data_root elsewhere",
+           errno.EROFS: "the file system is read-only: point results_root/data_root to a writable folder",
+           errno.EACCES: "permission denied: make the folder writable or choose another one"}
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
+
+    The file gets the permissions the user's umask gives new files (mkstemp's are 0600). A full
+    disk, a read-only or an unwritable folder raises `OutputError` naming `path` and the cause;
+    the old file, if any, stays as it was.
+    """
     final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = None
     try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+        os.close(fd)
+        tmp_path = Path(tmp)
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, final)
+    except OSError as err:
+        if err.errno in _CAUSES and not isinstance(err, OutputError):
+            raise OutputError(err.errno, f"{final}: cannot write it: {_CAUSES[err.errno]}") from None
+        raise
     finally:
-        tmp_path.unlink(missing_ok=True)
+        if tmp_path is not None:
+            tmp_path.unlink(missing_ok=True)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

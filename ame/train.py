@@ -179,8 +179,19 @@ def distill(spec: RunSpec, inputs: RunInputs, out_dir: Path, scratch_dir: Path) 
             kd = kd_loss(student_logits.float(), t_logits.float(), tau, weight)
             entropy = rsm(student_features.float(), text) if rsm is not None else torch.zeros((), device=device)
             loss = kd + omega * entropy
+            where = f"{task}/{split.dataset}/{spec.setting}/{spec.method}/seed{seed}, epoch {epoch + 1}, " \
+                    f"step {step + 1}"
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"run {where}: non-finite loss (L_KD {kd.item():.6g}, H(M) {entropy.item():.6g}, total "
+                    f"{loss.item():.6g}); no metrics are written and the last resume state is kept. Lower "
+                    "optim.lr or rsm.omega, or use runtime.precision: fp32")
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
+            if precision != "amp" and not all(torch.isfinite(p.grad).all() for p in trainable if p.grad is not None):
+                # (AMP's scaler skips such steps by design; elsewhere they would poison the weights.)
+                raise FloatingPointError(f"run {where}: non-finite gradient (L_KD {kd.item():.6g}, H(M) "
+                                         f"{entropy.item():.6g}); no metrics are written. Lower optim.lr or rsm.omega")
             scaler.step(optimizer)
             scaler.update()
             sums["kd"] += kd.item()

@@ -129,3 +129,14 @@ def test_cli_distill_takes_the_specification_without_its_seed_and_adds_each_seed
               "--spec", json.dumps({**job, "omega": 1.0})])
     assert "--spec: RunSpec: unknown key(s) omega" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_diverging_run_stops_naming_the_run_step_and_loss_terms_and_writes_no_metrics(world, tmp_path, capsys):
+    spec, inputs = world
+    diverging = dataclasses.replace(spec, optim=dataclasses.replace(spec.optim, lr=1e30))
+    with pytest.raises(FloatingPointError) as err:
+        distill(diverging, inputs, tmp_path / "run", tmp_path / "scratch")
+    message = str(err.value)
+    assert message.startswith("run base2new/Digits/4shot/pkd_rsm/seed1, epoch ")
+    assert "non-finite" in message and "L_KD" in message and "H(M)" in message
+    assert not (tmp_path / "run" / "metrics.json").exists()

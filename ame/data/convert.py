@@ -133,6 +133,10 @@ def _problem(path: Path, level: str) -> str | None:
         return "missing"
     try:
         with Image.open(path) as img:
+            from ame.data.pixels import decodable
+
+            if not decodable(img.mode):
+                return f"PIL mode {img.mode!r} is not supported (convert it to 8-bit RGB or greyscale)"
             if level == "decode":
                 # JPEG: decode at 1/8 scale; every byte is still read, so truncation still shows.
                 img.draft("RGB", (64, 64))

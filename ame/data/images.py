@@ -9,6 +9,8 @@ import torch
 from PIL import Image
 from torchvision import transforms as T
 
+from ame.data.pixels import to_rgb
+
 #: CLIP's (OpenAI) input normalisation, used by both towers of every model here.
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -19,15 +21,15 @@ class ImageReadError(OSError):
 
 
 def load_rgb(path: str | Path) -> Image.Image:
-    """Open and fully decode `path` as RGB; raise ImageReadError naming the file on failure."""
+    """Open and fully decode `path` as 8-bit RGB (`to_rgb`); raise ImageReadError naming the file on failure."""
     try:
         with Image.open(path) as img:
-            # convert() forces decoding, so truncation surfaces here rather than inside a transform.
-            return img.convert("RGB")
+            # Decoding happens here, so truncation surfaces here rather than inside a transform.
+            return to_rgb(img, str(path))
     except (OSError, SyntaxError, ValueError) as err:  # PIL reports broken PNG chunks as SyntaxError
         raise ImageReadError(
             f"{path}: cannot read image ({type(err).__name__}: {err}); the file is missing, "
-            f"truncated or corrupt: re-run the prepare step for this dataset"
+            f"truncated, corrupt or of an unsupported kind: re-run the prepare step for this dataset"
         ) from err
 
 

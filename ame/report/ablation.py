@@ -1,9 +1,10 @@
 """The omega x phi ablation table: does H(M) collapse, and what does omega do to Base/New/HM?
 
 Each run's ω and φ come from its params.json (run folders are the preset's planned ablation runs,
-each with metrics.json and history.csv). One row per (omega, phi): Base/New/HM as mean ± population std over seeds (HM of the
-means, as Table 1), H(M) of the first and last epoch (mean over seeds), and the seeds whose last-epoch
-H fell below 1 % of its first-epoch value (a collapse of the manifold to one dominant row).
+each with metrics.json and history.csv). One row per (omega, phi): Base/New/HM as mean ± population
+std over seeds (HM of the means, as Table 1), H(M) of the first and last epoch (mean over seeds),
+and the seeds whose last-epoch H fell below 1 % of its first-epoch value (a collapse of the
+manifold to one dominant row).
 """
 
 from __future__ import annotations
