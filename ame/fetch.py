@@ -23,6 +23,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,7 +99,8 @@ def _progress(total: int | None, initial: int, desc: str):
 
 
 def download(url: str, dest: str | os.PathLike, sha256: str | None = None, *, timeout: float = 30.0,
-             name: str | None = None, store: ChecksumStore | None = None, manual: str = "") -> Path:
+             name: str | None = None, store: ChecksumStore | None = None, manual: str = "",
+             usable: Callable[[Path], object] | None = None) -> Path:
     """Fetch `url` to `dest` (resuming `<dest>.part`), verify, and rename into place."""
     dest = Path(dest)
     name = name or dest.name
@@ -135,42 +137,58 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, *, ti
             if total is not None and part.stat().st_size < total:
                 raise FetchError(f"{name}: connection closed after {part.stat().st_size} of {total} bytes; "
                                  "rerun to resume")
-    verify(part, sha256, name=name, store=store, final=dest)
+    verify(part, sha256, name=name, store=store, final=dest, usable=usable, delete_on_mismatch=True)
     os.replace(part, dest)
     return dest
 
 
 def verify(path: Path, sha256: str | None, *, name: str, store: ChecksumStore | None = None,
-           final: Path | None = None) -> str:
-    """Check `path` against the expected or recorded hash; record and print it when there is none."""
+           final: Path | None = None, usable: Callable[[Path], object] | None = None,
+           delete_on_mismatch: bool = False) -> str:
+    """Check `path` against the expected or recorded hash; record and print it when there is none.
+
+    A hash is recorded only after `usable(path)` (e.g. loading a checkpoint) has succeeded, so an
+    unreadable file never becomes the reference its good copy is held to. On a mismatch the file
+    is deleted only with `delete_on_mismatch` (our own partial download); a file that was already
+    in place, maybe put there by hand, is never deleted: the error names it, both hashes and the
+    checksum entry to remove.
+    """
     digest = sha256_file(path)
     expected = sha256 or (store.get(name) if store else None)
     if expected is None:
+        if usable is not None:
+            usable(path)
         if store is not None:
             store.record(name, digest)
         print(f"[fetch] {name}: sha256 {digest} (no published checksum; recorded"
               f"{f' in {store.path}' if store else ''}, later downloads must match)", file=sys.stderr)
         return digest
     if digest != expected:
-        path.unlink(missing_ok=True)
+        entry = f"remove the entry '{name}' from {store.path}" if store and not sha256 else \
+            "update the expected sha256"
+        if delete_on_mismatch:
+            path.unlink(missing_ok=True)
+            raise ChecksumError(f"{name}: checksum mismatch for {final or path}: expected {expected}, got {digest}. "
+                                "The download was deleted; rerun to download it again. If the publisher changed "
+                                f"the file on purpose, {entry}.")
         raise ChecksumError(f"{name}: checksum mismatch for {final or path}: expected {expected}, got {digest}. "
-                            "The file was deleted; rerun to download it again. If the publisher changed the "
-                            "file on purpose, update the expected sha256"
-                            f"{f' (or remove its entry from {store.path})' if store and not sha256 else ''}.")
+                            f"The file was left in place. If it is the right file (e.g. a good copy placed by hand "
+                            f"after a broken one was recorded), {entry} and rerun; otherwise replace the file.")
     return digest
 
 
 def fetch(artifact: Artifact, dest_dir: str | os.PathLike, *, store: ChecksumStore | None = None,
-          timeout: float = 30.0) -> Path:
-    """Make `dest_dir/artifact.filename` exist and verified; download it when a URL is known."""
+          timeout: float = 30.0, usable: Callable[[Path], object] | None = None) -> Path:
+    """Make `dest_dir/artifact.filename` exist, usable and verified; download it when a URL is known.
+    `usable(path)` raises when the file cannot be used (see `verify`)."""
     dest = Path(dest_dir) / artifact.filename
     if dest.exists():
-        verify(dest, artifact.sha256, name=artifact.name, store=store, final=dest)
+        verify(dest, artifact.sha256, name=artifact.name, store=store, final=dest, usable=usable)
         return dest
     if artifact.url is None:
         raise FetchError(f"{artifact.name}: no direct download exists; {_manual_hint(artifact, dest)}")
     return download(artifact.url, dest, artifact.sha256, timeout=timeout, name=artifact.name, store=store,
-                    manual=artifact.manual)
+                    manual=artifact.manual, usable=usable)
 
 
 def _safe_members(names: list[str], archive: Path) -> None:

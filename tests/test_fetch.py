@@ -94,3 +94,31 @@ def test_archive_members_outside_the_target_are_refused(tmp_path):
     (tmp_path / "evil.zip").write_bytes(zip_bytes({"../evil.txt": b"x"}))
     with pytest.raises(FetchError, match="outside the target"):
         extract(tmp_path / "evil.zip", tmp_path / "out")
+
+
+def test_a_hand_placed_file_is_never_deleted_and_a_broken_one_never_recorded(tmp_path):
+    import json
+
+    import torch
+
+    from ame.models.promptkd import CheckpointError
+    from ame.models.teachers import CHECKSUMS, locate_checkpoint
+
+    root = tmp_path / "teacher_model"
+    placed = root / "OxfordPets" / "VLPromptLearner" / "model-best.pth.tar"
+    placed.parent.mkdir(parents=True)
+    good = tmp_path / "good.pth.tar"
+    torch.save({"state_dict": {"w": torch.ones(2)}, "epoch": 20}, good)
+    placed.write_bytes(good.read_bytes()[:100])  # a truncated copy, placed by hand
+    with pytest.raises(CheckpointError):
+        locate_checkpoint("base2new", "OxfordPets", root)
+    assert not (root / CHECKSUMS).exists() or json.loads((root / CHECKSUMS).read_text()) == {}
+    placed.write_bytes(good.read_bytes())  # the good copy, as the error advised
+    path, digest = locate_checkpoint("base2new", "OxfordPets", root)
+    assert path == placed and digest == sha256_bytes(good.read_bytes())
+    torch.save({"state_dict": {"w": torch.zeros(2)}}, placed)  # another file under the same name
+    with pytest.raises(ChecksumError) as err:
+        locate_checkpoint("base2new", "OxfordPets", root)
+    message = str(err.value)
+    assert "The file was left in place" in message and str(root / CHECKSUMS) in message and digest in message
+    assert placed.is_file()

@@ -48,25 +48,33 @@ def test_missing_teacher_error_names_the_file_where_to_put_it_and_the_three_host
     assert all(url in message for _, url in HOSTS)
 
 
+def _checkpoint_bytes(tag: float) -> bytes:
+    buffer = io.BytesIO()
+    torch.save({"state_dict": {"w": torch.full((2,), tag)}}, buffer)
+    return buffer.getvalue()
+
+
 @pytest.mark.parametrize("dataset, folder", [("StanfordCars", "StandfordCars"), ("FGVCAircraft", "FGVCaircraft")])
 def test_the_release_notes_folder_spellings_are_accepted(tmp_path, dataset, folder):
     placed = tmp_path / folder / "VLPromptLearner" / "model-best.pth.tar"
     placed.parent.mkdir(parents=True)
-    placed.write_bytes(b"weights")
+    placed.write_bytes(_checkpoint_bytes(1.0))
     path, digest = locate_checkpoint("base2new", dataset, tmp_path)
-    assert path == placed and digest == sha256_bytes(b"weights")
+    assert path == placed and digest == sha256_bytes(_checkpoint_bytes(1.0))
 
 
 def test_first_copy_records_and_prints_its_hash_and_later_copies_must_match(tmp_path, capsys):
     placed = tmp_path / "OxfordPets" / "VLPromptLearner" / "model-best.pth.tar"
     placed.parent.mkdir(parents=True)
-    placed.write_bytes(b"v1")
+    placed.write_bytes(_checkpoint_bytes(1.0))
     locate_checkpoint("base2new", "OxfordPets", tmp_path)
-    assert sha256_bytes(b"v1") in capsys.readouterr().err
-    assert read_json(tmp_path / CHECKSUMS) == {"promptkd-teacher/base2new/OxfordPets": sha256_bytes(b"v1")}
-    placed.write_bytes(b"v2")
+    v1 = sha256_bytes(_checkpoint_bytes(1.0))
+    assert v1 in capsys.readouterr().err
+    assert read_json(tmp_path / CHECKSUMS) == {"promptkd-teacher/base2new/OxfordPets": v1}
+    placed.write_bytes(_checkpoint_bytes(2.0))
     with pytest.raises(ChecksumError, match="checksum mismatch"):
         locate_checkpoint("base2new", "OxfordPets", tmp_path)
+    assert placed.read_bytes() == _checkpoint_bytes(2.0)  # never deleted: it may have been placed by hand
 
 
 # ------------------------------------------------------------------ `ame teacher` end to end (tiny)

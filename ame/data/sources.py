@@ -129,7 +129,7 @@ def hub_download(filename: str, dest_dir: str | os.PathLike, *, name: str, store
         raise FetchError(f"{name}: {mirror_page(filename, repo_id)} failed "
                          f"({type(cause).__name__}{': ' + detail if detail else ''})") from None
     try:
-        verify(path, sha256, name=name, store=store, final=path)
+        verify(path, sha256, name=name, store=store, final=path, delete_on_mismatch=True)  # our own download
     finally:
         _drop_hub_bookkeeping(Path(dest_dir))  # we check the file ourselves; its metadata only clutters
     return path

@@ -116,5 +116,8 @@ def locate_checkpoint(task: str, dataset: str, root: str | Path, *, mirror: str 
     else:
         if mirror:
             artifact = replace(artifact, url=f"{mirror.rstrip('/')}/{artifact.filename}")
-    path = fetch(artifact, root, store=store, timeout=timeout)
+    # A checksum is recorded only for a file that loads as a checkpoint (see ame.fetch.verify).
+    from ame.models.promptkd import read_checkpoint
+
+    path = fetch(artifact, root, store=store, timeout=timeout, usable=read_checkpoint)
     return path, artifact.sha256 or store.get(artifact.name)
