@@ -153,20 +153,31 @@ def cmd_teacher_features(args) -> None:
 
 def cmd_distill(args) -> None:
     _setup(args)
-    from ame.train import RunInputs, distill
+    from ame.train import RunInputs, distill, drop_finished, keep_finished, restore_finished, run_key
 
     caches = args.teacher_cache or [None] * len(args.seeds)
     if not (len(args.seeds) == len(args.shots) == len(args.out_dirs) == len(args.scratch_dirs) == len(caches)):
         raise SystemExit("ame distill: give one --shots file, one --out-dirs folder, one --scratch-dirs folder and "
                          "(with a cache) one --teacher-cache file per seed")
+    grouped = len(args.seeds) > 1
     for seed, shots, out_dir, scratch, cache in zip(args.seeds, args.shots, args.out_dirs, args.scratch_dirs,
                                                     caches):
         spec = _spec(args.spec, seed)
         inputs = RunInputs(Path(args.split), Path(shots), Path(args.student_backbone), Path(args.teacher),
                            Path(args.text_features), Path(cache) if cache else None)
-        metrics = distill(spec, inputs, Path(out_dir), Path(scratch))
+        key = run_key(spec, inputs) if grouped else None
+        # A rerun of a grouped job (killed during a later seed) keeps the seeds it had finished.
+        if grouped and restore_finished(Path(out_dir), Path(scratch), key):
+            print(f"[distill] {out_dir}: finished earlier in this job; restored, not retrained", file=sys.stderr,
+                  flush=True)
+            continue
+        metrics = distill(spec, inputs, Path(out_dir), Path(scratch), save_minutes=args.save_minutes)
+        if grouped:
+            keep_finished(Path(out_dir), Path(scratch), key)
         summary = {k: metrics[k] for k in ("base", "new", "hm", "accuracy") if metrics[k] is not None}
         print(f"[distill] {out_dir}: {summary}", file=sys.stderr, flush=True)
+    for scratch in args.scratch_dirs:
+        drop_finished(Path(scratch))
 
 
 def cmd_teacher_cache(args) -> None:
@@ -259,6 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shots", nargs="+", required=True)
     p.add_argument("--out-dirs", nargs="+", required=True)
     p.add_argument("--scratch-dirs", nargs="+", required=True, help="one resume-state folder per seed")
+    p.add_argument("--save-minutes", type=float, default=15.0,
+                   help="save resume state every N minutes of training (and at each epoch's end)")
     p.add_argument("--teacher-cache", nargs="*", default=[], help="one cache per seed (kd.teacher_cache)")
     p = add("teacher-cache", cmd_teacher_cache, "cache a teacher's logits on one cell's pre-drawn augmentations")
     for flag in ("--params", "--split", "--shots", "--teacher", "--text-features", "--out"):

@@ -28,7 +28,7 @@ from ame import contracts
 from ame.data import ImageSet, build_transform, load_split, read_shots
 from ame.data.plan import AugmentationPlan, training_set
 from ame.evaluate import evaluation_classes, features_and_labels, scores, subset_accuracy
-from ame.io import read_json, torch_save, write_json, write_npz, write_text
+from ame.io import read_json, torch_save, write_bytes, write_json, write_npz, write_text
 from ame.kd import kd_loss
 from ame.models.student import Student
 from ame.optim import build_optimizer, epoch_lr, set_lr
@@ -94,9 +94,16 @@ def write_params(out_dir: Path, spec: RunSpec) -> None:
     write_json(out_dir / "params.json", spec.to_dict())
 
 
-def distill(spec: RunSpec, inputs: RunInputs, out_dir: Path, scratch_dir: Path) -> dict:
+def distill(spec: RunSpec, inputs: RunInputs, out_dir: Path, scratch_dir: Path, *,
+            save_minutes: float = 15.0, save_steps: int | None = None) -> dict:
     """Train the student of run `spec`; write params.json, metrics.json, history.csv, embeddings.npz
-    and student.pt to out_dir (resume state in scratch_dir)."""
+    and student.pt to out_dir.
+
+    Resume state (trainable weights, optimiser, scaler, RNG, the epoch's running loss sums, history,
+    best epoch) goes to scratch_dir/state.pt atomically at each epoch's end, every `save_minutes`
+    of training and (if given) every `save_steps` steps; a rerun after a kill at any moment resumes
+    from the last save, mid-epoch included, and writes the same bytes as an uninterrupted run.
+    """
     m = method(spec.method)
     if not m.trains or spec.kd is None or spec.optim is None:
         raise ValueError(f"run specification of {spec.method}: not a distillation method (kd and optim needed)")
@@ -146,7 +153,7 @@ def distill(spec: RunSpec, inputs: RunInputs, out_dir: Path, scratch_dir: Path) 
     run_sha = sha256_json(spec.to_dict())
     history: list[dict] = []
     best = {"acc": -1.0, "epoch": None, "state": None}
-    start_epoch = 0
+    start_epoch, start_step, start_sums = 0, 0, None
     if state_path.exists():
         state = torch.load(state_path, map_location="cpu", weights_only=False)
         if state.get("run_sha") == run_sha:
@@ -158,16 +165,27 @@ def distill(spec: RunSpec, inputs: RunInputs, out_dir: Path, scratch_dir: Path) 
                 scaler.load_state_dict(state["scaler"])
             _set_rng_state(state["rng"])
             history, best, start_epoch = state["history"], state["best"], state["epoch"]
-            print(f"[distill] resuming from epoch {start_epoch}", file=sys.stderr, flush=True)
+            start_step, start_sums = state.get("step", 0), state.get("sums")
+            print(f"[distill] resuming from epoch {start_epoch + 1}, step {start_step}", file=sys.stderr, flush=True)
 
-    started = time.time()
+    def save(epoch: int, step: int, sums: dict) -> None:
+        """State after `step` steps of 0-based `epoch` (step 0: the epoch has not begun)."""
+        torch_save({"run_sha": run_sha, "epoch": epoch, "step": step, "sums": dict(sums),
+                    "student": student.trainable_state(), "rsm": rsm.state_dict() if rsm is not None else None,
+                    "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(), "rng": _rng_state(),
+                    "history": history, "best": best}, state_path)
+
+    started = last_save = time.time()
+    steps = plan.steps_per_epoch(batch)
     for epoch in range(start_epoch, optim["epochs"]):
         lr = epoch_lr(optim, epoch)
         set_lr(optimizer, lr)
         student.train()
-        sums = {"kd": 0.0, "h": 0.0, "total": 0.0}
-        loader = plan.loader(train_set, epoch, batch)
-        for step, (images, _) in enumerate(loader):  # labels are never used: the distillation is unsupervised
+        begin = start_step if epoch == start_epoch else 0
+        sums = dict(start_sums) if begin and start_sums else {"kd": 0.0, "h": 0.0, "total": 0.0}
+        loader = plan.loader(train_set, epoch, batch, start_step=begin)
+        # labels are never used: the distillation is unsupervised
+        for step, (images, _) in enumerate(loader, start=begin):
             images = images.to(device)
             if cache is None:
                 t_logits = teacher_logits(teacher, images, text, scale, device, precision)
@@ -197,10 +215,15 @@ def distill(spec: RunSpec, inputs: RunInputs, out_dir: Path, scratch_dir: Path) 
             sums["kd"] += kd.item()
             sums["h"] += entropy.item()
             sums["total"] += loss.item()
+            done = step + 1
+            if done < steps and ((save_steps and done % save_steps == 0)
+                                 or time.time() - last_save >= 60 * save_minutes):
+                save(epoch, done, sums)
+                last_save = time.time()
         student.eval()
         acc = subset_accuracy(*features_and_labels(encode, select_set, spec.eval_batch_size, device),
                               text.cpu(), select_classes)
-        n = max(len(loader), 1)
+        n = max(steps, 1)
         history.append({"epoch": epoch + 1, "lr": f"{lr:.6g}", "kd_loss": f"{sums['kd'] / n:.6g}",
                         "rsm_entropy": f"{sums['h'] / n:.6g}" if rsm is not None else "",
                         "total_loss": f"{sums['total'] / n:.6g}", "base_acc": f"{acc:.4f}"})
@@ -211,11 +234,9 @@ def distill(spec: RunSpec, inputs: RunInputs, out_dir: Path, scratch_dir: Path) 
               f"{optim['epochs']} lr {lr:.2e} kd {sums['kd'] / n:.4f} H {sums['h'] / n:.4f} "
               f"{'base' if task == 'base2new' else 'test'} acc {acc:.2f} ({time.time() - started:.0f}s)",
               file=sys.stderr, flush=True)
-        if (epoch + 1) % spec.checkpoint_every == 0 and epoch + 1 < optim["epochs"]:
-            torch_save({"run_sha": run_sha, "epoch": epoch + 1, "student": student.trainable_state(),
-                        "rsm": rsm.state_dict() if rsm is not None else None, "optimizer": optimizer.state_dict(),
-                        "scaler": scaler.state_dict(), "rng": _rng_state(), "history": history,
-                        "best": best}, state_path)
+        if epoch + 1 < optim["epochs"]:
+            save(epoch + 1, 0, {})
+            last_save = time.time()
 
     features, labels = features_and_labels(encode, test_set, spec.eval_batch_size, device)
     last_scores = {**scores(features, labels, text.cpu(), task, base, new), "epoch": optim["epochs"]}
@@ -242,6 +263,51 @@ def distill(spec: RunSpec, inputs: RunInputs, out_dir: Path, scratch_dir: Path) 
     write_json(out_dir / "metrics.json", metrics)  # last: its presence marks a complete run
     state_path.unlink(missing_ok=True)
     return metrics
+
+
+RUN_FILES = ("params.json", "metrics.json", "history.csv", "embeddings.npz", "student.pt")
+
+
+def run_key(spec: RunSpec, inputs: RunInputs) -> str:
+    """What a finished run's results depend on: its specification, its code and its input files."""
+    from ame.io import sha256_file
+    from ame.spec.methods import run_code
+
+    files = [inputs.split, inputs.shots, inputs.student_backbone, inputs.teacher, inputs.text_features,
+             inputs.teacher_cache]
+    return sha256_json({"spec": spec.to_dict(), "code": run_code("distill", spec.method),
+                        "inputs": [sha256_file(f) if f is not None else None for f in files]})
+
+
+def keep_finished(out_dir: Path, scratch_dir: Path, key: str) -> None:
+    """Copy a finished run into its scratch folder, so that a rerun of the same job (whose outputs
+    the engine deletes first) restores it instead of training it again."""
+    kept = scratch_dir / "finished"
+    for name in RUN_FILES:
+        write_bytes(kept / name, (out_dir / name).read_bytes())
+    write_json(kept / "key.json", {"key": key})  # last: marks a complete copy
+
+
+def restore_finished(out_dir: Path, scratch_dir: Path, key: str) -> bool:
+    """Put back a run kept by `keep_finished` under the same key; False when there is none."""
+    kept = scratch_dir / "finished"
+    try:
+        if read_json(kept / "key.json").get("key") != key:
+            return False
+    except (FileNotFoundError, ValueError):
+        return False
+    for name in RUN_FILES:
+        if name != "metrics.json":
+            write_bytes(out_dir / name, (kept / name).read_bytes())
+    write_bytes(out_dir / "metrics.json", (kept / "metrics.json").read_bytes())  # last, as in distill
+    return True
+
+
+def drop_finished(scratch_dir: Path) -> None:
+    """Remove a kept copy (pipeline-made scratch files only) once the whole job has finished."""
+    import shutil
+
+    shutil.rmtree(scratch_dir / "finished", ignore_errors=True)
 
 
 def write_embeddings(path: Path, features: torch.Tensor, labels: torch.Tensor, classnames: list[str]) -> None:

@@ -140,3 +140,67 @@ def test_a_diverging_run_stops_naming_the_run_step_and_loss_terms_and_writes_no_
     assert message.startswith("run base2new/Digits/4shot/pkd_rsm/seed1, epoch ")
     assert "non-finite" in message and "L_KD" in message and "H(M)" in message
     assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+@pytest.mark.parametrize("kill_at_step", [2, 3, 4])  # with 2 steps per epoch: mid-epoch 1, start and mid 2
+def test_a_run_killed_mid_epoch_resumes_from_its_last_step_and_writes_the_same_bytes(world, tmp_path, monkeypatch,
+                                                                                    kill_at_step):
+    import ame.train as train
+
+    spec, inputs = world
+    spec = dataclasses.replace(seeded(spec, 4), optim=dataclasses.replace(spec.optim, batch_size=16))
+    clean = distill(spec, inputs, tmp_path / "clean", tmp_path / "s_clean")
+    assert clean["best_epoch"] is not None
+
+    real, calls = train.kd_loss, {"n": 0}
+
+    def killed(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == kill_at_step:
+            raise KeyboardInterrupt  # stands in for kill -9: nothing after this point runs
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train, "kd_loss", killed)
+    with pytest.raises(KeyboardInterrupt):
+        distill(spec, inputs, tmp_path / "run", tmp_path / "s_run", save_steps=1)
+    state = torch.load(tmp_path / "s_run" / "state.pt", weights_only=False)
+    assert (state["epoch"], state["step"]) == divmod(kill_at_step - 1, 2)
+    monkeypatch.setattr(train, "kd_loss", real)
+    calls["n"] = 0
+    distill(spec, inputs, tmp_path / "run", tmp_path / "s_run", save_steps=1)
+    for name in ("metrics.json", "history.csv", "embeddings.npz", "student.pt", "params.json"):
+        assert (tmp_path / "run" / name).read_bytes() == (tmp_path / "clean" / name).read_bytes(), name
+    assert not (tmp_path / "s_run" / "state.pt").exists()
+
+
+def test_a_grouped_job_rerun_after_a_kill_never_retrains_a_finished_seed(world, tmp_path, monkeypatch):
+    import shutil
+
+    import ame.train as train
+    from ame.cli import main
+
+    spec, inputs = world
+    args = ["distill", "--spec", json.dumps(spec.job_params()), "--seeds", "1", "2",
+            "--split", str(inputs.split), "--shots", str(inputs.shots), str(inputs.shots),
+            "--student-backbone", str(inputs.student_backbone), "--teacher", str(inputs.teacher),
+            "--text-features", str(inputs.text_features)]
+    out = [tmp_path / "seed1", tmp_path / "seed2"]
+    scratch = [tmp_path / "s1", tmp_path / "s2"]
+    real, trained = train.distill, []
+
+    def dies_in_seed_2(spec, *a, **kw):
+        trained.append(spec.seed)
+        if spec.seed == 2 and trained.count(2) == 1:
+            raise KeyboardInterrupt
+        return real(spec, *a, **kw)
+
+    monkeypatch.setattr(train, "distill", dies_in_seed_2)
+    with pytest.raises(KeyboardInterrupt):
+        main([*args, "--out-dirs", *map(str, out), "--scratch-dirs", *map(str, scratch)])
+    first = (out[0] / "metrics.json").read_bytes()
+    for folder in out:  # what the engine does before rerunning an incomplete job
+        shutil.rmtree(folder, ignore_errors=True)
+    main([*args, "--out-dirs", *map(str, out), "--scratch-dirs", *map(str, scratch)])
+    assert trained == [1, 2, 2]  # seed 1 was restored, not trained again
+    assert (out[0] / "metrics.json").read_bytes() == first and (out[1] / "metrics.json").is_file()
+    assert not (scratch[0] / "finished").exists()  # the kept copies go once the job has finished

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from ame.data.images import ImageSet, build_transform
 
@@ -54,11 +54,15 @@ class AugmentationPlan:
                              f"{len(dataset)}; draw the plan from the same shots file")
         return PlannedEpoch(dataset, self.order[epoch], self.seeds[epoch])
 
-    def loader(self, dataset: Dataset, epoch: int, batch_size: int) -> DataLoader:
+    def loader(self, dataset: Dataset, epoch: int, batch_size: int, start_step: int = 0) -> DataLoader:
         """Batches of epoch `epoch` in plan order; the last partial batch is dropped when there is a
-        full one (the reference's drop_last), so every method takes the same steps."""
-        return DataLoader(self.epoch(dataset, epoch), batch_size=batch_size, shuffle=False,
-                          drop_last=len(dataset) >= batch_size)
+        full one (the reference's drop_last), so every method takes the same steps. `start_step`
+        skips that many batches without loading them (resuming mid-epoch)."""
+        planned = self.epoch(dataset, epoch)
+        drop_last = len(dataset) >= batch_size
+        if start_step:
+            planned = Subset(planned, range(start_step * batch_size, len(planned)))
+        return DataLoader(planned, batch_size=batch_size, shuffle=False, drop_last=drop_last)
 
     def steps_per_epoch(self, batch_size: int) -> int:
         n = self.n_items

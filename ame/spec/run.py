@@ -92,7 +92,6 @@ class RunSpec:
     optim: Optim | None = None
     prompts: Prompts | None = None
     rsm: RSMSettings | None = None
-    checkpoint_every: int | None = None
     teacher_cache: dict | None = field(default=None)
 
     # ------------------------------------------------------------------ (de)serialisation
@@ -184,7 +183,7 @@ def run_spec(cfg: dict, task: str, dataset: str, setting: str, method_name: str,
     return RunSpec(**common,
                    kd=KD(cfg["kd"]["temperature"], cfg["kd"]["logit_scale"], kd_weight(cfg, task, dataset)),
                    optim=Optim(**optim), prompts=prompts, rsm=rsm if m.rsm else None,
-                   checkpoint_every=cfg["runtime"]["checkpoint_every"], teacher_cache=cache)
+                   teacher_cache=cache)
 
 
 def grid_specs(cfg: dict) -> list[RunSpec]:

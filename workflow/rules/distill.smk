@@ -48,6 +48,8 @@ rule distill:
     resources:
         mem_mb=16000,
         gpu=GPU,
+        # When to save resume state is an execution matter, like threads: changing it reruns nothing.
+        checkpoint_minutes=cfg["runtime"]["checkpoint_minutes"],
     params:
         spec=lambda wc: as_json(DISTILL[wc.cell][0].job_params()),
         code=lambda wc: run_code("distill", DISTILL[wc.cell][0].method),
@@ -61,7 +63,8 @@ rule distill:
         "ame distill --threads {threads} --spec {params.spec:q} --seeds {params.seeds}"
         " --split {input.split:q} --shots {input.shots:q} --student-backbone {input.student_backbone:q}"
         " --teacher {input.teacher:q} --text-features {input.text_features:q} {params.cache:q}"
-        " --out-dirs {params.out_dirs:q} --scratch-dirs {params.scratch_dirs:q} > {log:q} 2>&1"
+        " --out-dirs {params.out_dirs:q} --scratch-dirs {params.scratch_dirs:q}"
+        " --save-minutes {resources.checkpoint_minutes} > {log:q} 2>&1"
 
 
 rule zeroshot:
