@@ -13,6 +13,7 @@ One mechanism for every file the paper preset fetches (datasets, split files, te
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -57,10 +58,24 @@ class Artifact:
 
 
 class ChecksumStore:
-    """Hashes recorded on first download (for artefacts published without one), as a JSON file."""
+    """Hashes recorded on first download (for artefacts published without one), as a JSON file.
+
+    Updates hold an exclusive lock (a hidden ``.<store>.lock`` beside it), so parallel jobs sharing
+    one store (one prepare or teacher job per dataset) never lose each other's entries, and the
+    file itself is replaced atomically, so a reader never sees half of it.
+    """
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
+
+    @contextlib.contextmanager
+    def _locked(self):
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_name(f".{self.path.name}.lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
 
     def _load(self) -> dict:
         if not self.path.exists():
@@ -74,9 +89,17 @@ class ChecksumStore:
         return self._load().get(name)
 
     def record(self, name: str, digest: str) -> None:
-        data = self._load()
-        data[name] = digest
-        write_json(self.path, data)
+        with self._locked():
+            data = self._load()
+            data[name] = digest
+            write_json(self.path, data)
+
+    def forget(self, name: str) -> None:
+        """Drop a recorded hash that turned out to belong to a broken file."""
+        with self._locked():
+            data = self._load()
+            if data.pop(name, None) is not None:
+                write_json(self.path, data)
 
 
 def _manual_hint(artifact: Artifact, dest: Path) -> str:

@@ -122,3 +122,24 @@ def test_a_hand_placed_file_is_never_deleted_and_a_broken_one_never_recorded(tmp
     message = str(err.value)
     assert "The file was left in place" in message and str(root / CHECKSUMS) in message and digest in message
     assert placed.is_file()
+
+
+def _record_many(path, prefix, n):
+    store = ChecksumStore(path)
+    for i in range(n):
+        store.record(f"{prefix}{i}", f"{i:064x}")
+
+
+def test_parallel_jobs_sharing_a_checksum_store_never_lose_each_others_entries(tmp_path):
+    import json
+    import multiprocessing
+
+    path = tmp_path / "sha256.json"
+    context = multiprocessing.get_context("spawn")
+    jobs = [context.Process(target=_record_many, args=(path, prefix, 40)) for prefix in ("a", "b", "c")]
+    for job in jobs:
+        job.start()
+    for job in jobs:
+        job.join(timeout=120)
+        assert job.exitcode == 0
+    assert len(json.loads(path.read_text())) == 3 * 40

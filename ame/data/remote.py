@@ -42,7 +42,7 @@ class ArchiveError(FetchError):
 
 def checksum_store(data_root: str | Path) -> ChecksumStore:
     """The store of recorded hashes shared by all datasets under `data_root`."""
-    return sources.LockedChecksumStore(Path(data_root) / "checksums.json")
+    return ChecksumStore(Path(data_root) / "checksums.json")
 
 
 def _already_prepared(split_path: Path, name: str) -> bool:

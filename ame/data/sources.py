@@ -50,43 +50,8 @@ def drive_page(file_id: str) -> str:
 
 def forget_checksum(store: ChecksumStore | None, name: str) -> None:
     """Drop a recorded hash that turned out to belong to a broken file (corrupt archive, web page)."""
-    if store is None or store.get(name) is None:
-        return
-    if isinstance(store, LockedChecksumStore):
+    if store is not None:
         store.forget(name)
-    else:
-        _forget(store, name)
-
-
-def _forget(store: ChecksumStore, name: str) -> None:
-    from ..io import read_json, write_json
-
-    data = read_json(store.path)
-    data.pop(name, None)
-    write_json(store.path, data)
-
-
-class LockedChecksumStore(ChecksumStore):
-    """A `ChecksumStore` whose updates hold an exclusive lock (hidden ``.<store>.lock`` beside it),
-    so that parallel prepare jobs (Snakemake runs one per dataset) sharing one store file do not
-    lose each other's entries."""
-
-    @contextlib.contextmanager
-    def _locked(self):
-        import fcntl
-
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_name(f".{self.path.name}.lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            yield
-
-    def record(self, name: str, digest: str) -> None:
-        with self._locked():
-            super().record(name, digest)
-
-    def forget(self, name: str) -> None:
-        with self._locked():
-            _forget(self, name)
 
 
 def _use_existing(dest: Path, sha256: str | None, name: str, store: ChecksumStore | None) -> Path | None:
@@ -277,6 +242,6 @@ def drive_download(file_id: str, dest: str | os.PathLike, *, name: str, store: C
 
 
 __all__ = [
-    "DRIVE_DOWNLOAD", "FetchError", "LockedChecksumStore", "drive_download", "drive_page",
+    "DRIVE_DOWNLOAD", "FetchError", "drive_download", "drive_page",
     "forget_checksum", "hub_download", "mirror_page", "offline", "resolve_drive_url", "url_download",
 ]
