@@ -211,7 +211,7 @@ def test_dvc_repro_in_the_clone_trains_nothing_and_shows_metrics_plots_and_param
     # After `snakemake all` and `snakemake ablation`, every stage's Snakemake call finds nothing to do.
     before = {p: p.stat().st_mtime_ns for p in _preset_dir(project).glob("*/**/metrics.json")}
     out = _run(["dvc", "repro"], project)
-    assert out.count("Nothing to be done") == 5, out[-3000:]
+    assert out.count("Nothing to be done") == 5, out[-3000:]  # one per snakemake stage
     assert {p: p.stat().st_mtime_ns for p in _preset_dir(project).glob("*/**/metrics.json")} == before
     assert (project / "dvc.lock").is_file()
     ignored = subprocess.run(["git", "check-ignore", "-q", "dvc.lock"], cwd=project)
@@ -230,6 +230,25 @@ def test_dvc_repro_in_the_clone_trains_nothing_and_shows_metrics_plots_and_param
         assert "rsm.omega" in _run(["dvc", "params", "diff"], project)
     finally:
         preset.write_text(original)
+
+
+def test_results_pushed_to_a_dvc_remote_are_current_in_a_fresh_clone_that_pulls_them(project, tmp_path):
+    # Share: a directory remote, and the repository state that describes the results (dvc.lock).
+    _run(["dvc", "remote", "add", "-d", "lab", str(tmp_path / "remote")], project)
+    _run(["dvc", "push"], project)
+    _run(["git", "add", "-A"], project)
+    _run(["git", "-c", "user.name=ame", "-c", "user.email=ame@localhost", "commit", "-q", "-m", "results"], project)
+    fresh = tmp_path / "fresh"
+    _run(["git", "clone", "-q", str(project), str(fresh)], tmp_path)
+    _run(["dvc", "pull"], fresh)
+    assert (fresh / "results" / "ci" / "tables" / "table1.csv").read_bytes() == \
+        (_preset_dir(project) / "tables" / "table1.csv").read_bytes()
+    assert (fresh / "data" / "Digits" / "split.json").is_file()
+    assert not any((fresh / "data").rglob("*.png"))  # images never travel through DVC
+    assert "Nothing to be done" in _run(["snakemake", "-n", "all"], fresh)
+    # Snakemake's records came along: a change still reruns exactly what it affects.
+    out = _run(["snakemake", "-n", "--quiet", "rules", "all", "--config", "rsm={'omega': 10}"], fresh)
+    assert _job_counts(out) == {"distill": 1, "report": 1, "all": 1, "total": 3}
 
 
 def test_rerunning_a_job_writes_byte_identical_files(project):
