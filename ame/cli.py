@@ -68,7 +68,8 @@ def cmd_config_docs(args) -> None:
     print("| key | default | description |\n|---|---|---|")
     for name, sub in walk(schema()["properties"]):
         default = json.dumps(sub["default"]) if "default" in sub and not isinstance(sub["default"], dict) else ""
-        print(f"| `{name}` | {default} | {sub.get('description', '')} |")
+        text = sub.get("description", "").replace("|", "\\|")  # a literal | would split the table cell
+        print(f"| `{name}` | {default} | {text} |")
 
 
 def cmd_code_files(args) -> None:
@@ -218,11 +219,14 @@ def cmd_ablation_report(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ame import __version__
+
     parser = argparse.ArgumentParser(prog="ame", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"ame {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(name, func, help_text):
-        p = sub.add_parser(name, help=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text[:1].upper() + help_text[1:] + ".")
         p.set_defaults(func=func)
         p.add_argument("--threads", type=int, default=1, help="torch threads (Snakemake passes the rule's)")
         return p

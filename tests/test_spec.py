@@ -294,3 +294,44 @@ def test_ame_validate_checks_a_preset_before_any_job(tmp_path, capsys):
         main(["validate", str(bad)])
     assert exit_info.value.code == 1
     assert "mine.yaml: key 'rsm.rank'" in capsys.readouterr().err
+
+
+def test_every_schema_entry_uses_only_schema_keywords_so_no_description_was_cut_by_yaml():
+    from ame.spec.preset import schema
+
+    keywords = {"type", "default", "description", "minimum", "maximum", "exclusiveMinimum", "enum", "items",
+                "properties", "additionalProperties", "required", "oneOf", "const", "minItems", "uniqueItems",
+                "pattern", "minLength", "x-dataset-keyed", "title", "$schema"}
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                is_data = path.endswith((".properties", ".default")) or path == "properties"
+                assert is_data or key in keywords, f"schema {path}: unexpected key {key!r} (a YAML quoting slip?)"
+                walk(value, f"{path}.{key}" if path else key)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item, path)
+
+    walk(schema(), "")
+
+
+def test_config_docs_keep_every_description_in_its_table_cell(capsys):
+    from ame.cli import main
+
+    main(["config-docs"])
+    lines = capsys.readouterr().out.splitlines()
+    assert all(line.replace("\\|", "").count("|") == 4 for line in lines)
+    assert any("KL(teacher \\|\\| student)" in line for line in lines)
+
+
+def test_the_command_line_reports_its_version_and_describes_each_step(capsys):
+    from ame import __version__
+    from ame.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--version"])
+    assert capsys.readouterr().out.strip() == f"ame {__version__}"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["validate", "--help"])
+    assert "Validate a preset file" in capsys.readouterr().out
