@@ -136,9 +136,24 @@ def test_figures_are_written(project):
         assert (figures / name).stat().st_size > 1000
 
 
-def test_second_run_does_no_work(project):
+def test_second_run_does_no_work_and_uses_the_local_profile(project):
     out = _run(["snakemake", "--cores", "2", "-n", "all"], project)
     assert "Nothing to be done" in out
+    assert "Using workflow specific profile profiles/default" in out
+
+
+def test_deleting_any_report_file_plans_the_report_again(project):
+    for rel in ("figures/tsne_Digits.png", "tables/rsm_effect.csv", "metrics/curves/base2new_Digits_4shot_kd_loss.csv"):
+        path = _preset_dir(project) / rel
+        kept = path.with_name(path.name + ".kept")
+        shutil.copy2(path, kept)
+        path.unlink()
+        try:
+            out = _run(["snakemake", "-n", "--quiet", "rules", "all"], project)
+        finally:
+            shutil.copy2(kept, path)
+            kept.unlink()
+        assert _job_counts(out) == {"report": 1, "all": 1, "total": 2}, rel
 
 
 def _plan_with_edit(project, rel, old, new):
@@ -232,25 +247,6 @@ def test_dvc_repro_in_the_clone_trains_nothing_and_shows_metrics_plots_and_param
         preset.write_text(original)
 
 
-def test_results_pushed_to_a_dvc_remote_are_current_in_a_fresh_clone_that_pulls_them(project, tmp_path):
-    # Share: a directory remote, and the repository state that describes the results (dvc.lock).
-    _run(["dvc", "remote", "add", "-d", "lab", str(tmp_path / "remote")], project)
-    _run(["dvc", "push"], project)
-    _run(["git", "add", "-A"], project)
-    _run(["git", "-c", "user.name=ame", "-c", "user.email=ame@localhost", "commit", "-q", "-m", "results"], project)
-    fresh = tmp_path / "fresh"
-    _run(["git", "clone", "-q", str(project), str(fresh)], tmp_path)
-    _run(["dvc", "pull"], fresh)
-    assert (fresh / "results" / "ci" / "tables" / "table1.csv").read_bytes() == \
-        (_preset_dir(project) / "tables" / "table1.csv").read_bytes()
-    assert (fresh / "data" / "Digits" / "split.json").is_file()
-    assert not any((fresh / "data").rglob("*.png"))  # images never travel through DVC
-    assert "Nothing to be done" in _run(["snakemake", "-n", "all"], fresh)
-    # Snakemake's records came along: a change still reruns exactly what it affects.
-    out = _run(["snakemake", "-n", "--quiet", "rules", "all", "--config", "rsm={'omega': 10}"], fresh)
-    assert _job_counts(out) == {"distill": 1, "report": 1, "all": 1, "total": 3}
-
-
 def test_rerunning_a_job_writes_byte_identical_files(project):
     cell = _preset_dir(project) / "runs" / "base2new" / "Digits" / "4shot" / "pkd_rsm"
     files = sorted(p for p in cell.glob("seed*/*") if p.is_file())
@@ -275,6 +271,37 @@ def test_the_report_shows_only_what_the_current_preset_plans(project):
     finally:
         _run(["snakemake", "--cores", "2", "all"], project)
     assert "pkd_rsm" in set(pd.read_csv(tables / "table1.csv")["method"])
+
+
+def test_results_pushed_to_a_dvc_remote_are_current_in_a_fresh_clone_that_pulls_them(project, tmp_path):
+    # Share: a directory remote, and the repository state that describes the results (dvc.lock).
+    assert _run(["dvc", "repro"], project).count("Nothing to be done") == 5  # caches what runs since wrote
+    _run(["dvc", "remote", "add", "-d", "lab", str(tmp_path / "remote")], project)
+    _run(["dvc", "push"], project)
+    _run(["git", "add", "-A"], project)
+    _run(["git", "-c", "user.name=ame", "-c", "user.email=ame@localhost", "commit", "-q", "-m", "results"], project)
+    fresh = tmp_path / "fresh"
+    _run(["git", "clone", "-q", str(project), str(fresh)], tmp_path)
+    _run(["dvc", "pull"], fresh)
+    assert (fresh / "results" / "ci" / "tables" / "table1.csv").read_bytes() == \
+        (_preset_dir(project) / "tables" / "table1.csv").read_bytes()
+    assert (fresh / "data" / "Digits" / "split.json").is_file()
+    assert not any((fresh / "data").rglob("*.png"))  # images never travel through DVC
+    assert "Nothing to be done" in _run(["snakemake", "-n", "all"], fresh)
+    # Snakemake's records came along: a change still reruns exactly what it affects.
+    out = _run(["snakemake", "-n", "--quiet", "rules", "all", "--config", "rsm={'omega': 10}"], fresh)
+    assert _job_counts(out) == {"distill": 1, "report": 1, "all": 1, "total": 3}
+
+
+def test_dvc_exp_run_with_a_new_omega_reruns_only_the_rsm_runs_and_the_report(project):
+    runs = _preset_dir(project) / "runs"
+    before = {p: p.stat().st_mtime_ns for p in runs.glob("**/metrics.json")}
+    _run(["dvc", "exp", "run", "-S", "config/ci.yaml:rsm.omega=10"], project)
+    changed = {p.relative_to(runs).parts[3] for p, t in before.items() if p.stat().st_mtime_ns != t}
+    assert changed == {"pkd_rsm"}
+    spec = json.loads((runs / "base2new" / "Digits" / "4shot" / "pkd_rsm" / "seed1" / "params.json").read_text())
+    assert spec["rsm"]["omega"] == 10.0
+    assert "ω = 10" in (_preset_dir(project) / "tables" / "table1.md").read_text()
 
 
 def test_paper_preset_plans_the_whole_grid_offline(project):
