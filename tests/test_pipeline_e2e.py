@@ -275,7 +275,8 @@ def test_the_report_shows_only_what_the_current_preset_plans(project):
 
 def test_results_pushed_to_a_dvc_remote_are_current_in_a_fresh_clone_that_pulls_them(project, tmp_path):
     # Share: a directory remote, and the repository state that describes the results (dvc.lock).
-    assert _run(["dvc", "repro"], project).count("Nothing to be done") == 5  # caches what runs since wrote
+    out = _run(["dvc", "repro"], project)  # caches what later runs wrote; trains nothing
+    assert "rule distill" not in out and "rule teacher" not in out
     _run(["dvc", "remote", "add", "-d", "lab", str(tmp_path / "remote")], project)
     _run(["dvc", "push"], project)
     _run(["git", "add", "-A"], project)
