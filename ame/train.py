@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import csv
 import io
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -28,7 +29,7 @@ from ame import contracts
 from ame.data import ImageSet, build_transform, load_split, read_shots
 from ame.data.plan import AugmentationPlan, training_set
 from ame.evaluate import evaluation_classes, features_and_labels, scores, subset_accuracy
-from ame.io import read_json, torch_save, write_bytes, write_json, write_npz, write_text
+from ame.io import read_json, sha256_file, sha256_json, torch_save, write_bytes, write_json, write_npz, write_text
 from ame.kd import kd_loss
 from ame.models.student import Student
 from ame.optim import build_optimizer, epoch_lr, set_lr
@@ -38,8 +39,8 @@ from ame.rsm import RSM
 from ame.runtime import (autocast, block_type_for, device_name, git_sha, package_versions, resolve_device,
                          seed_everything)
 from ame.teacher_cache import TeacherCache, teacher_logits
-from ame.io import sha256_json
-from ame.spec.methods import method
+from ame.spec.layout import RUN_FILES
+from ame.spec.methods import method, run_code
 from ame.spec.run import RunSpec
 
 
@@ -265,14 +266,12 @@ def distill(spec: RunSpec, inputs: RunInputs, out_dir: Path, scratch_dir: Path, 
     return metrics
 
 
-RUN_FILES = ("params.json", "metrics.json", "history.csv", "embeddings.npz", "student.pt")
+# A run's files, metrics.json last: its presence marks a complete run, when written and when restored.
+_RUN_FILES_METRICS_LAST = sorted(RUN_FILES, key=lambda name: name == "metrics.json")
 
 
 def run_key(spec: RunSpec, inputs: RunInputs) -> str:
     """What a finished run's results depend on: its specification, its code and its input files."""
-    from ame.io import sha256_file
-    from ame.spec.methods import run_code
-
     files = [inputs.split, inputs.shots, inputs.student_backbone, inputs.teacher, inputs.text_features,
              inputs.teacher_cache]
     return sha256_json({"spec": spec.to_dict(), "code": run_code("distill", spec.method),
@@ -283,7 +282,7 @@ def keep_finished(out_dir: Path, scratch_dir: Path, key: str) -> None:
     """Copy a finished run into its scratch folder, so that a rerun of the same job (whose outputs
     the engine deletes first) restores it instead of training it again."""
     kept = scratch_dir / "finished"
-    for name in RUN_FILES:
+    for name in _RUN_FILES_METRICS_LAST:
         write_bytes(kept / name, (out_dir / name).read_bytes())
     write_json(kept / "key.json", {"key": key})  # last: marks a complete copy
 
@@ -296,17 +295,13 @@ def restore_finished(out_dir: Path, scratch_dir: Path, key: str) -> bool:
             return False
     except (FileNotFoundError, ValueError):
         return False
-    for name in RUN_FILES:
-        if name != "metrics.json":
-            write_bytes(out_dir / name, (kept / name).read_bytes())
-    write_bytes(out_dir / "metrics.json", (kept / "metrics.json").read_bytes())  # last, as in distill
+    for name in _RUN_FILES_METRICS_LAST:
+        write_bytes(out_dir / name, (kept / name).read_bytes())
     return True
 
 
 def drop_finished(scratch_dir: Path) -> None:
     """Remove a kept copy (pipeline-made scratch files only) once the whole job has finished."""
-    import shutil
-
     shutil.rmtree(scratch_dir / "finished", ignore_errors=True)
 
 

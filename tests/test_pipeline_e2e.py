@@ -1,5 +1,6 @@
 """End to end: a reduced miniature driven through Snakemake (and DVC), checked against the contracts."""
 
+import contextlib
 import json
 import os
 import shlex
@@ -156,6 +157,20 @@ def test_deleting_any_report_file_plans_the_report_again(project):
         assert _job_counts(out) == {"report": 1, "all": 1, "total": 2}, rel
 
 
+@contextlib.contextmanager
+def _preset_edited(project, section, key, value):
+    """config/ci.yaml with one value changed, restored afterwards."""
+    preset = project / "config" / "ci.yaml"
+    original = preset.read_text()
+    cfg = yaml.safe_load(original)
+    cfg[section][key] = value
+    preset.write_text(yaml.safe_dump(cfg))
+    try:
+        yield
+    finally:
+        preset.write_text(original)
+
+
 def _plan_with_edit(project, rel, old, new):
     path = project / rel
     original = path.read_text()
@@ -201,15 +216,8 @@ def test_a_bad_override_stops_before_any_job(project):
 
 
 def test_changing_omega_reruns_only_the_rsm_runs_and_the_report(project):
-    preset = project / "config" / "ci.yaml"
-    original = preset.read_text()
-    cfg = yaml.safe_load(original)
-    cfg["rsm"]["omega"] = 10.0
-    preset.write_text(yaml.safe_dump(cfg))
-    try:
+    with _preset_edited(project, "rsm", "omega", 10.0):
         out = _run(["snakemake", "--cores", "2", "-n", "--quiet", "rules", "all"], project)
-    finally:
-        preset.write_text(original)
     counts = _job_counts(out)
     assert counts.get("distill") == 1  # the one pkd_rsm cell (both seeds in one job)
     assert "prepare_dataset" not in counts and "backbone" not in counts and "teacher" not in counts
@@ -234,17 +242,10 @@ def test_dvc_repro_in_the_clone_trains_nothing_and_shows_metrics_plots_and_param
     assert "pkd_rsm" in _run(["dvc", "metrics", "show"], project)
     _run(["dvc", "plots", "show", "-o", "plots_html"], project)
     assert (project / "plots_html" / "index.html").stat().st_size > 1000
-    preset = project / "config" / "ci.yaml"
-    original = preset.read_text()
-    cfg = yaml.safe_load(original)
-    cfg["rsm"]["omega"] = 10.0
-    preset.write_text(yaml.safe_dump(cfg))
-    try:
+    with _preset_edited(project, "rsm", "omega", 10.0):
         status = _run(["dvc", "status"], project)
         assert "config/ci.yaml" in status and "modified:           rsm" in status, status
         assert "rsm.omega" in _run(["dvc", "params", "diff"], project)
-    finally:
-        preset.write_text(original)
 
 
 def test_rerunning_a_job_writes_byte_identical_files(project):

@@ -16,6 +16,7 @@ on the folder's content and the fractions. split.json points into the folder in 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -104,19 +105,19 @@ def folder_state(spec: dict) -> str:
     """sha256 of a custom dataset's files (class folders, image paths, sizes, modification times)
     and of its class-name file: any added, removed or changed image or class changes it. Snakemake
     tracks it as the prepare job's parameter, so such a change re-prepares the dataset."""
-    import hashlib
-
     root = Path(spec["root"])
-    digest = hashlib.sha256()
     if not root.is_dir():
         return "missing"
-    for path in [root / rel for rel in _images(root)] + ([Path(spec["classnames"])] if spec.get("classnames") else []):
+    files = [root / rel for rel in _images(root)]
+    if spec.get("classnames"):
+        files.append(Path(spec["classnames"]))
+    digest = hashlib.sha256()
+    for path in files:
         try:
             stat = path.stat()
-        except FileNotFoundError:
+        except FileNotFoundError:  # removed since it was listed: the next run sees the change
             continue
-        digest.update(f"{path.relative_to(root) if path.is_relative_to(root) else path}\t{stat.st_size}\t"
-                      f"{stat.st_mtime_ns}\n".encode())
+        digest.update(f"{path}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()
 
 
