@@ -335,3 +335,30 @@ def test_the_command_line_reports_its_version_and_describes_each_step(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["validate", "--help"])
     assert "Validate a preset file" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("value", [0, 2.5, "10"])
+def test_a_bad_checkpoint_interval_is_rejected(tmp_path, value):
+    cfg = _mini()
+    cfg["runtime"]["checkpoint_minutes"] = value
+    _rejects(tmp_path, cfg, "key 'runtime.checkpoint_minutes'")
+
+
+def test_the_checkpoint_interval_reaches_the_distill_jobs_without_being_part_of_their_identity():
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    out = subprocess.run(["snakemake", "-n", "-p", "all", "--config", "runtime={'checkpoint_minutes': 3}"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    commands = [line for line in out.stdout.splitlines() if "ame distill" in line]
+    assert commands and all("--save-minutes 3 " in line for line in commands)
+    assert all('"checkpoint' not in line for line in commands)  # not in the run specification
+
+
+def test_the_ablation_method_reaches_its_runs():
+    cfg = validate_preset({**_mini(), "ablation": {**_mini()["ablation"], "method": "simple_rsm"}}, name="mini")
+    specs = ablation_specs(cfg)
+    assert {s.method for s in specs} == {"simple_rsm"} and all(s.prompts is None for s in specs)
