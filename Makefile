@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export DVC_NO_ANALYTICS := 1
 export MPLBACKEND := Agg
 
-.PHONY: all test lint setup clean-results
+.PHONY: all test lint setup slurm-deps clean-results
 
 all: $(VENV)/.installed
 	snakemake --cores $(CORES) all
@@ -29,6 +29,12 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --upgrade pip
 	$(BIN)/pip install -e '.[dev]'
 	touch $@
+
+# Debian's SLURM and munge, for the test that runs the workflow on a single-node SLURM cluster
+# (tests/test_slurm_cluster.py; skipped where they are missing, except in CI). Needs root.
+slurm-deps:
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y slurm-wlm munge
 
 clean-results:
 	rm -rf results .snakemake

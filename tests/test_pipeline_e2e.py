@@ -2,77 +2,39 @@
 
 import contextlib
 import json
-import os
 import shlex
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
 from ame import contracts
+from tests.workspace import clone_project, job_counts, reduced_preset, run, tool_env
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.slow
-
-
-def _reduced_preset() -> dict:
-    cfg = yaml.safe_load((ROOT / "config" / "mini.yaml").read_text())
-    cfg.update(datasets=["Digits"], shots=[4], seeds=[1, 2], methods=["pkd", "pkd_rsm"])
-    cfg["cross_dataset"].update(source="MNIST", targets=["Digits"], shots=[4], methods=["pkd"])
-    cfg["pretrain"].update(student_epochs=1, teacher_epochs=1)
-    cfg["teacher"].update(epochs=1)
-    cfg["optim"].update(epochs=2, full_epochs={"default": 1})
-    cfg["ablation"].update(dataset="Digits", shots=4, omegas=[0, 50])
-    return cfg
-
-
-def _run(cmd, cwd, **kw):
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "HF_HUB_OFFLINE": "1",
-           "DVC_NO_ANALYTICS": "1", "MPLBACKEND": "Agg"}
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=1200, **kw)
-    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-    return proc.stdout + proc.stderr
-
-
-def _job_counts(out: str) -> dict[str, int]:
-    """Rule -> job count from Snakemake's "Job stats" table."""
-    return {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
-            if len(line.split()) == 2 and line.split()[1].isdigit()}
-
-
-def _clone_project(work: Path, preset: dict) -> Path:
-    """A real `git clone` of this repository (its committed files and .gitignore, as users get
-    them) with a reduced preset `ci` made active. Jobs run the installed `ame`."""
-    _run(["git", "clone", "-q", str(ROOT), str(work)], ROOT)
-    (work / "config" / "ci.yaml").write_text(yaml.safe_dump(preset))
-    (work / "config" / "config.yaml").write_text("preset: ci\n")
-    return work
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     """A clone of the repository with a reduced preset, run once by `snakemake all`."""
-    work = _clone_project(tmp_path_factory.mktemp("project") / "clone", _reduced_preset())
-    _run(["snakemake", "--cores", "2", "all"], work)
+    work = clone_project(tmp_path_factory.mktemp("project") / "clone", reduced_preset())
+    run(["snakemake", "--cores", "2", "all"], work)
     return work
 
 
 def test_jobs_run_where_data_and_results_roots_hold_spaces_and_shell_characters(tmp_path):
-    preset = {**_reduced_preset(), "data_root": "my data/a&b", "results_root": "my results;x"}
-    work = _clone_project(tmp_path / "work", preset)
-    _run(["snakemake", "--cores", "1", "data"], work)
+    preset = {**reduced_preset(), "data_root": "my data/a&b", "results_root": "my results;x"}
+    work = clone_project(tmp_path / "work", preset)
+    run(["snakemake", "--cores", "1", "data"], work)
     assert (work / "my data" / "a&b" / "Digits" / "split.json").is_file()
     assert (work / "my results;x" / "ci" / "logs" / "prepare" / "Digits.log").is_file()
-    status = _run(["git", "status", "--porcelain", "--untracked-files=normal"], work).splitlines()
+    status = run(["git", "status", "--porcelain", "--untracked-files=normal"], work).splitlines()
     assert sorted(status) == sorted([" M config/config.yaml", "?? config/ci.yaml", '?? "my data/"',
                                      '?? "my results;x/"']), status  # no stray files such as ./my
     # Every planned command keeps such paths whole (one argument each).
-    out = _run(["snakemake", "-n", "-p", "all"], work)
+    out = run(["snakemake", "-n", "-p", "all"], work)
     distill = next(line for line in out.splitlines() if "ame distill" in line)
     args = shlex.split(distill[distill.index("ame distill"):])
     out_dirs = args[args.index("--out-dirs") + 1: args.index("--scratch-dirs")]
@@ -138,7 +100,7 @@ def test_figures_are_written(project):
 
 
 def test_second_run_does_no_work_and_uses_the_local_profile(project):
-    out = _run(["snakemake", "--cores", "2", "-n", "all"], project)
+    out = run(["snakemake", "--cores", "2", "-n", "all"], project)
     assert "Nothing to be done" in out
     assert "Using workflow specific profile profiles/default" in out
 
@@ -150,11 +112,11 @@ def test_deleting_any_report_file_plans_the_report_again(project):
         shutil.copy2(path, kept)
         path.unlink()
         try:
-            out = _run(["snakemake", "-n", "--quiet", "rules", "all"], project)
+            out = run(["snakemake", "-n", "--quiet", "rules", "all"], project)
         finally:
             shutil.copy2(kept, path)
             kept.unlink()
-        assert _job_counts(out) == {"report": 1, "all": 1, "total": 2}, rel
+        assert job_counts(out) == {"report": 1, "all": 1, "total": 2}, rel
 
 
 @contextlib.contextmanager
@@ -177,19 +139,19 @@ def _plan_with_edit(project, rel, old, new):
     assert old in original, f"{rel} no longer holds {old!r}; update this test"
     path.write_text(original.replace(old, new, 1))
     try:
-        return _run(["snakemake", "-n", "--quiet", "rules", "all"], project)
+        return run(["snakemake", "-n", "--quiet", "rules", "all"], project)
     finally:
         path.write_text(original)
 
 
 def test_editing_a_statement_of_the_rsm_module_plans_exactly_the_rsm_runs_and_the_report(project):
     out = _plan_with_edit(project, "ame/rsm.py", "import torch\n", "import torch\n\n_EDITED = 1\n")
-    assert _job_counts(out) == {"distill": 1, "report": 1, "all": 1, "total": 3}  # the one pkd_rsm cell
+    assert job_counts(out) == {"distill": 1, "report": 1, "all": 1, "total": 3}  # the one pkd_rsm cell
 
 
 def test_editing_the_report_code_plans_only_the_report(project):
     out = _plan_with_edit(project, "ame/report/tables.py", "N_BOOT = 10_000", "N_BOOT = 20_000")
-    assert _job_counts(out) == {"report": 1, "all": 1, "total": 2}
+    assert job_counts(out) == {"report": 1, "all": 1, "total": 2}
 
 
 def test_editing_only_a_comment_plans_nothing(project):
@@ -198,8 +160,8 @@ def test_editing_only_a_comment_plans_nothing(project):
 
 
 def test_an_omega_override_on_the_command_line_reaches_exactly_the_rsm_runs(project):
-    out = _run(["snakemake", "--cores", "2", "-n", "-p", "all", "--config", "rsm={'omega': 10}"], project)
-    counts = _job_counts(out)
+    out = run(["snakemake", "--cores", "2", "-n", "-p", "all", "--config", "rsm={'omega': 10}"], project)
+    counts = job_counts(out)
     assert counts.get("distill") == 1 and counts.get("report") == 1
     assert "prepare_dataset" not in counts and "zeroshot" not in counts
     commands = [line[line.index("ame distill"):] for line in out.splitlines() if "ame distill" in line]
@@ -207,8 +169,7 @@ def test_an_omega_override_on_the_command_line_reaches_exactly_the_rsm_runs(proj
 
 
 def test_a_bad_override_stops_before_any_job(project):
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    proc = subprocess.run(["snakemake", "-n", "all", "--config", "rsm={'rank': 64.0}"], cwd=project, env=env,
+    proc = subprocess.run(["snakemake", "-n", "all", "--config", "rsm={'rank': 64.0}"], cwd=project, env=tool_env(),
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
@@ -217,14 +178,14 @@ def test_a_bad_override_stops_before_any_job(project):
 
 def test_changing_omega_reruns_only_the_rsm_runs_and_the_report(project):
     with _preset_edited(project, "rsm", "omega", 10.0):
-        out = _run(["snakemake", "--cores", "2", "-n", "--quiet", "rules", "all"], project)
-    counts = _job_counts(out)
+        out = run(["snakemake", "--cores", "2", "-n", "--quiet", "rules", "all"], project)
+    counts = job_counts(out)
     assert counts.get("distill") == 1  # the one pkd_rsm cell (both seeds in one job)
     assert "prepare_dataset" not in counts and "backbone" not in counts and "teacher" not in counts
 
 
 def test_ablation_target_tables_omega_and_phi(project):
-    _run(["snakemake", "--cores", "2", "ablation"], project)
+    run(["snakemake", "--cores", "2", "ablation"], project)
     table = pd.read_csv(_preset_dir(project) / "ablation" / "ablation.csv")
     assert sorted(zip(table["omega"], table["phi"])) == [(0.0, "frozen"), (0.0, "trained"),
                                                          (50.0, "frozen"), (50.0, "trained")]
@@ -233,19 +194,19 @@ def test_ablation_target_tables_omega_and_phi(project):
 def test_dvc_repro_in_the_clone_trains_nothing_and_shows_metrics_plots_and_params(project):
     # After `snakemake all` and `snakemake ablation`, every stage's Snakemake call finds nothing to do.
     before = {p: p.stat().st_mtime_ns for p in _preset_dir(project).glob("*/**/metrics.json")}
-    out = _run(["dvc", "repro"], project)
+    out = run(["dvc", "repro"], project)
     assert out.count("Nothing to be done") == 5, out[-3000:]  # one per snakemake stage
     assert {p: p.stat().st_mtime_ns for p in _preset_dir(project).glob("*/**/metrics.json")} == before
     assert (project / "dvc.lock").is_file()
     ignored = subprocess.run(["git", "check-ignore", "-q", "dvc.lock"], cwd=project)
     assert ignored.returncode == 1  # dvc.lock is versioned, not ignored
-    assert "pkd_rsm" in _run(["dvc", "metrics", "show"], project)
-    _run(["dvc", "plots", "show", "-o", "plots_html"], project)
+    assert "pkd_rsm" in run(["dvc", "metrics", "show"], project)
+    run(["dvc", "plots", "show", "-o", "plots_html"], project)
     assert (project / "plots_html" / "index.html").stat().st_size > 1000
     with _preset_edited(project, "rsm", "omega", 10.0):
-        status = _run(["dvc", "status"], project)
+        status = run(["dvc", "status"], project)
         assert "config/ci.yaml" in status and "modified:           rsm" in status, status
-        assert "rsm.omega" in _run(["dvc", "params", "diff"], project)
+        assert "rsm.omega" in run(["dvc", "params", "diff"], project)
 
 
 def test_rerunning_a_job_writes_byte_identical_files(project):
@@ -253,7 +214,7 @@ def test_rerunning_a_job_writes_byte_identical_files(project):
     files = sorted(p for p in cell.glob("seed*/*") if p.is_file())
     assert {p.name for p in files} == {"metrics.json", "params.json", "history.csv", "embeddings.npz", "student.pt"}
     before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in files}
-    _run(["snakemake", "--cores", "2", "--force", str((cell / "seed1" / "metrics.json").relative_to(project))],
+    run(["snakemake", "--cores", "2", "--force", str((cell / "seed1" / "metrics.json").relative_to(project))],
          project)
     for path, (data, mtime) in before.items():
         assert path.stat().st_mtime_ns != mtime, f"{path} was not rewritten"
@@ -264,41 +225,41 @@ def test_the_report_shows_only_what_the_current_preset_plans(project):
     tables = _preset_dir(project) / "tables"
     assert "pkd_rsm" in set(pd.read_csv(tables / "table1.csv")["method"])
     try:
-        out = _run(["snakemake", "--cores", "2", "all", "--config", "methods=['pkd']"], project)
+        out = run(["snakemake", "--cores", "2", "all", "--config", "methods=['pkd']"], project)
         assert "rule report" in out and "rule distill" not in out
         methods = set(pd.read_csv(tables / "table1.csv")["method"])
         assert methods == {"pkd", "zeroshot"}  # the pkd_rsm runs are still on disk
         assert (_preset_dir(project) / "runs" / "base2new" / "Digits" / "4shot" / "pkd_rsm").is_dir()
     finally:
-        _run(["snakemake", "--cores", "2", "all"], project)
+        run(["snakemake", "--cores", "2", "all"], project)
     assert "pkd_rsm" in set(pd.read_csv(tables / "table1.csv")["method"])
 
 
 def test_results_pushed_to_a_dvc_remote_are_current_in_a_fresh_clone_that_pulls_them(project, tmp_path):
     # Share: a directory remote, and the repository state that describes the results (dvc.lock).
-    out = _run(["dvc", "repro"], project)  # caches what later runs wrote; trains nothing
+    out = run(["dvc", "repro"], project)  # caches what later runs wrote; trains nothing
     assert "rule distill" not in out and "rule teacher" not in out
-    _run(["dvc", "remote", "add", "-d", "lab", str(tmp_path / "remote")], project)
-    _run(["dvc", "push"], project)
-    _run(["git", "add", "-A"], project)
-    _run(["git", "-c", "user.name=ame", "-c", "user.email=ame@localhost", "commit", "-q", "-m", "results"], project)
+    run(["dvc", "remote", "add", "-d", "lab", str(tmp_path / "remote")], project)
+    run(["dvc", "push"], project)
+    run(["git", "add", "-A"], project)
+    run(["git", "-c", "user.name=ame", "-c", "user.email=ame@localhost", "commit", "-q", "-m", "results"], project)
     fresh = tmp_path / "fresh"
-    _run(["git", "clone", "-q", str(project), str(fresh)], tmp_path)
-    _run(["dvc", "pull"], fresh)
+    run(["git", "clone", "-q", str(project), str(fresh)], tmp_path)
+    run(["dvc", "pull"], fresh)
     assert (fresh / "results" / "ci" / "tables" / "table1.csv").read_bytes() == \
         (_preset_dir(project) / "tables" / "table1.csv").read_bytes()
     assert (fresh / "data" / "Digits" / "split.json").is_file()
     assert not any((fresh / "data").rglob("*.png"))  # images never travel through DVC
-    assert "Nothing to be done" in _run(["snakemake", "-n", "all"], fresh)
+    assert "Nothing to be done" in run(["snakemake", "-n", "all"], fresh)
     # Snakemake's records came along: a change still reruns exactly what it affects.
-    out = _run(["snakemake", "-n", "--quiet", "rules", "all", "--config", "rsm={'omega': 10}"], fresh)
-    assert _job_counts(out) == {"distill": 1, "report": 1, "all": 1, "total": 3}
+    out = run(["snakemake", "-n", "--quiet", "rules", "all", "--config", "rsm={'omega': 10}"], fresh)
+    assert job_counts(out) == {"distill": 1, "report": 1, "all": 1, "total": 3}
 
 
 def test_dvc_exp_run_with_a_new_omega_reruns_only_the_rsm_runs_and_the_report(project):
     runs = _preset_dir(project) / "runs"
     before = {p: p.stat().st_mtime_ns for p in runs.glob("**/metrics.json")}
-    _run(["dvc", "exp", "run", "-S", "config/ci.yaml:rsm.omega=10"], project)
+    run(["dvc", "exp", "run", "-S", "config/ci.yaml:rsm.omega=10"], project)
     changed = {p.relative_to(runs).parts[3] for p, t in before.items() if p.stat().st_mtime_ns != t}
     assert changed == {"pkd_rsm"}
     spec = json.loads((runs / "base2new" / "Digits" / "4shot" / "pkd_rsm" / "seed1" / "params.json").read_text())
@@ -307,8 +268,8 @@ def test_dvc_exp_run_with_a_new_omega_reruns_only_the_rsm_runs_and_the_report(pr
 
 
 def test_paper_preset_plans_the_whole_grid_offline(project):
-    out = _run(["snakemake", "-n", "--quiet", "rules", "all", "--config", "preset=paper"], project)
-    counts = _job_counts(out)
+    out = run(["snakemake", "-n", "--quiet", "rules", "all", "--config", "preset=paper"], project)
+    counts = job_counts(out)
     assert counts["distill"] == 11 * 3 * 4 * 3 + 10 * 2 * 2 * 3
     assert counts["prepare_dataset"] == 11
     assert not (project / "data" / "ImageNet").exists()

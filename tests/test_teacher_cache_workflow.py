@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.test_pipeline_e2e import _job_counts, _reduced_preset
+from tests.workspace import job_counts, reduced_preset
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -19,14 +19,14 @@ def _dry_run(tmp_path: Path, cache: bool) -> dict[str, int]:
     shutil.copy(ROOT / "Snakefile", work / "Snakefile")
     shutil.copytree(ROOT / "workflow", work / "workflow")
     (work / "config").mkdir()
-    cfg = _reduced_preset()
+    cfg = reduced_preset()
     cfg["kd"]["teacher_cache"] = {"enabled": cache}
     (work / "config" / "ci.yaml").write_text(yaml.safe_dump(cfg))
     (work / "config" / "config.yaml").write_text("preset: ci\n")
     proc = subprocess.run([str(Path(sys.executable).parent / "snakemake"), "-n", "runs", "--quiet", "rules"],
                           cwd=work, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return _job_counts(proc.stdout + proc.stderr)
+    return job_counts(proc.stdout + proc.stderr)
 
 
 def test_cache_jobs_appear_only_when_enabled_and_distill_jobs_stay_the_same(tmp_path):

@@ -9,6 +9,7 @@ from ame.report import plan as report_plan
 from ame.spec import Layout, ablation_specs, grid_specs, zeroshot_specs
 from ame.spec import grid as ame_grid
 from ame.spec.methods import run_code
+from ame.spec.resources import job_resources, job_threads
 from ame.spec.layout import (
     ABLATION_TABLES,
     REPORT_METRICS,
@@ -18,10 +19,8 @@ from ame.spec.layout import (
 )
 
 L = Layout(cfg)
-THREADS = cfg["runtime"]["threads"]
 SEED_GROUPS = cfg["runtime"]["group_seeds"]
 USE_TEACHER_CACHE = cfg["kd"]["teacher_cache"]["enabled"]
-GPU = 0 if cfg["runtime"]["device"] == "cpu" else 1
 
 
 def by_cell(specs):

@@ -3,9 +3,9 @@ rule prepare_dataset:
         split=L.split,
     log:
         L.log("prepare", "{dataset}"),
-    threads: 1
+    threads: job_threads(cfg, "prepare_dataset")
     resources:
-        mem_mb=2000,
+        **job_resources(cfg, "prepare_dataset"),
     params:
         root=lambda wc, output: str(Path(output.split).parent.parent),
         # A custom dataset's definition and files are part of its job: editing either reruns it.
@@ -24,7 +24,9 @@ rule sample_shots:
         shots=L.shots,
     log:
         L.log("shots", "{dataset}_{shots}_seed{seed}"),
-    threads: 1
+    threads: job_threads(cfg, "sample_shots")
+    resources:
+        **job_resources(cfg, "sample_shots"),
     params:
         code=code("shots"),
     shell:

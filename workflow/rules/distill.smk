@@ -20,10 +20,9 @@ if USE_TEACHER_CACHE:
             cache=temp(L.teacher_cache),
         log:
             L.log("teacher_cache", "{task}_{dataset}_{setting}_seed{seed}"),
-        threads: THREADS
+        threads: job_threads(cfg, "teacher_cache")
         resources:
-            mem_mb=16000,
-            gpu=GPU,
+            **job_resources(cfg, "teacher_cache"),
         params:
             run=lambda wc: as_json(
                 ame_grid.teacher_cache_params(cfg, wc.task, wc.dataset, wc.setting)
@@ -44,10 +43,9 @@ rule distill:
         L.log("distill", "{cell}" + ("" if SEED_GROUPS else "_seed{seed}")),
     wildcard_constraints:
         cell=one_of(DISTILL),
-    threads: THREADS
+    threads: job_threads(cfg, "distill")
     resources:
-        mem_mb=16000,
-        gpu=GPU,
+        **job_resources(cfg, "distill"),
         # When to save resume state is an execution matter, like threads: changing it reruns nothing.
         checkpoint_minutes=cfg["runtime"]["checkpoint_minutes"],
     params:
@@ -77,7 +75,9 @@ rule zeroshot:
         L.log("zeroshot", "{cell}_seed{seed}"),
     wildcard_constraints:
         cell=one_of(ZEROSHOT),
-    threads: THREADS
+    threads: job_threads(cfg, "zeroshot")
+    resources:
+        **job_resources(cfg, "zeroshot"),
     params:
         spec=lambda wc: as_json(ZEROSHOT[wc.cell][0].to_dict()),
         code=run_code("zeroshot", "zeroshot"),

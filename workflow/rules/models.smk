@@ -10,9 +10,9 @@ rule backbone:
         weights=L.backbone_weights,
     log:
         L.log("backbone", "{role}"),
-    threads: THREADS
+    threads: job_threads(cfg, "backbone")
     resources:
-        mem_mb=8000,
+        **job_resources(cfg, "backbone"),
     params:
         run=lambda wc: as_json(ame_grid.backbone_params(cfg, wc.role)),
         code=code("backbone"),
@@ -39,9 +39,9 @@ rule teacher:
         weights=L.teacher_weights,
     log:
         L.log("teacher", "{task}_{dataset}"),
-    threads: THREADS
+    threads: job_threads(cfg, "teacher")
     resources:
-        mem_mb=8000,
+        **job_resources(cfg, "teacher"),
     params:
         run=lambda wc: as_json(ame_grid.teacher_params(cfg, wc.task, wc.dataset)),
         code=code("teacher"),
@@ -59,7 +59,9 @@ rule teacher_features:
         features=L.features,
     log:
         L.log("features", "{task}_{dataset}"),
-    threads: THREADS
+    threads: job_threads(cfg, "teacher_features")
+    resources:
+        **job_resources(cfg, "teacher_features"),
     params:
         device=cfg["runtime"]["device"],
         code=code("teacher-features"),
@@ -77,9 +79,9 @@ rule teacher_check:
         check=L.teacher_check,
     log:
         L.log("teacher_check", "{task}_{dataset}"),
-    threads: THREADS
+    threads: job_threads(cfg, "teacher_check")
     resources:
-        mem_mb=8000,
+        **job_resources(cfg, "teacher_check"),
     params:
         run=lambda wc: as_json(ame_grid.teacher_check_params(cfg, wc.task, wc.dataset)),
     shell:

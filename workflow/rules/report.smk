@@ -10,7 +10,9 @@ rule report:
         curves=report_curves(),
     log:
         L.log("report", "report"),
-    threads: 1
+    threads: job_threads(cfg, "report")
+    resources:
+        **job_resources(cfg, "report"),
     params:
         # Exactly the runs the current preset plans; the report reads each one's params.json.
         runs=report_run_dirs(),
@@ -36,6 +38,9 @@ rule ablation:
         md=L.ablation_table(ABLATION_TABLES[1]),
     log:
         L.log("report", "ablation"),
+    threads: job_threads(cfg, "ablation")
+    resources:
+        **job_resources(cfg, "ablation"),
     params:
         runs=ablation_run_dirs(),
         code=code("ablation-report"),

@@ -1,0 +1,96 @@
+"""Job resources come from the preset (runtime.resources, runtime.device) for every rule that runs a
+job, reach the planned jobs exactly, and are rejected when misspelt or meaningless."""
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ame.spec import ConfigError, load_preset, validate_preset
+from ame.spec.resources import device_rules, job_resources, job_threads, resource_rules
+from tests.workspace import ROOT, tool_env
+
+TARGET_RULES = {"all", "data", "models", "runs"}  # aggregate targets: no job of their own
+
+
+def _mini() -> dict:
+    return yaml.safe_load((ROOT / "config" / "mini.yaml").read_text())
+
+
+def _plan(*config: str) -> list[dict]:
+    """Each planned job of the miniature's `all` and `ablation` targets: rule, resources, threads."""
+    cmd = ["snakemake", "-n", "-p", "--cores", "8", "--forceall", "all", "ablation"] + (["--config", *config] if config else [])
+    proc = subprocess.run(cmd, cwd=ROOT, env=tool_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    jobs = []
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", proc.stdout):
+        head = re.match(r"(?:local)?rule (\w+):", block)
+        res = re.search(r"resources: (.+)", block)
+        threads = re.search(r"threads: (\d+)", block)
+        if head and head.group(1) not in TARGET_RULES:
+            values = dict(kv.split("=", 1) for kv in res.group(1).split(", ")) if res else {}
+            jobs.append({"rule": head.group(1), "threads": int(threads.group(1)) if threads else 1, **values})
+    return jobs
+
+
+def test_every_rule_that_runs_a_job_has_a_resources_entry_and_no_entry_is_stray():
+    proc = subprocess.run(["snakemake", "--list-rules"], cwd=ROOT, env=tool_env(), capture_output=True,
+                          text=True, timeout=300)
+    rules = set(proc.stdout.split()) - TARGET_RULES
+    # teacher_cache exists only when kd.teacher_cache is enabled; its entry is needed then.
+    assert rules | {"teacher_cache"} == set(resource_rules())
+
+
+def test_every_planned_job_carries_the_presets_memory_and_wall_time():
+    cfg = load_preset(ROOT / "config" / "mini.yaml")
+    jobs = _plan()
+    assert {j["rule"] for j in jobs} == set(resource_rules()) - {"teacher_cache"}
+    for job in jobs:
+        entry = cfg["runtime"]["resources"][job["rule"]]
+        assert int(job["mem_mb"]) == entry["mem_mb"] and int(job["runtime"]) == entry["runtime"], job
+        assert job.get("gpu") == ("0" if job["rule"] in device_rules() else None), job
+
+
+def test_an_override_reaches_exactly_the_jobs_of_its_rule():
+    jobs = _plan("runtime={'resources': {'distill': {'mem_mb': 1234, 'runtime': 7, 'threads': 2}}}")
+    distill = [j for j in jobs if j["rule"] == "distill"]
+    others = [j for j in jobs if j["rule"] != "distill"]
+    assert distill and all((j["mem_mb"], j["runtime"], j["threads"]) == ("1234", "7", 2) for j in distill)
+    assert all(j["mem_mb"] != "1234" and j["threads"] == 1 for j in others)
+
+
+def test_device_rules_ask_for_a_gpu_unless_the_device_is_the_cpu():
+    for device, gpu in (("cpu", 0), ("cuda", 1), ("auto", 1)):
+        cfg = validate_preset({**_mini(), "runtime": {**_mini()["runtime"], "device": device}}, name="mini")
+        for rule in resource_rules():
+            assert job_resources(cfg, rule).get("gpu") == (gpu if rule in device_rules() else None)
+    assert "distill" in device_rules() and "report" not in device_rules()
+
+
+def test_threads_default_to_runtime_threads_and_can_be_set_per_rule():
+    mini = _mini()
+    mini["runtime"].update(threads=3)
+    mini["runtime"]["resources"]["teacher_check"] = {"threads": 2}
+    cfg = validate_preset(mini, name="mini")
+    assert job_threads(cfg, "distill") == 3 and job_threads(cfg, "teacher_check") == 2
+    assert job_threads(cfg, "report") == 1
+    # the schema's defaults fill what the preset leaves out
+    assert cfg["runtime"]["resources"]["teacher_check"]["mem_mb"] == 16000
+
+
+@pytest.mark.parametrize("entry, fragment", [
+    ({"distil": {"mem_mb": 1}}, "did you mean 'distill'"),
+    ({"report": {"threads": 4}}, "runtime.resources.report"),
+    ({"distill": {"mem_mb": 0}}, "runtime.resources.distill.mem_mb"),
+    ({"distill": {"runtime": 1.5}}, "runtime.resources.distill.runtime"),
+])
+def test_misspelt_or_meaningless_resources_are_rejected(tmp_path, entry, fragment):
+    mini = _mini()
+    mini["runtime"]["resources"] = entry
+    path = Path(tmp_path / "mine.yaml")
+    path.write_text(yaml.safe_dump(mini))
+    with pytest.raises(ConfigError) as err:
+        load_preset(path)
+    assert "mine.yaml" in str(err.value) and fragment in str(err.value), str(err.value)

@@ -1,0 +1,80 @@
+"""The SLURM profile against a real (single-node) SLURM controller: a reduced miniature runs through
+`profiles/slurm` with the cluster's own values given on the command line, never by editing tracked
+files, and produces exactly the tables of a local run. Needs root and Debian's slurm-wlm and munge
+(`make slurm-deps`); elsewhere it is skipped with the reason, but under CI=true a skip is a failure."""
+
+import filecmp
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.slurm_cluster import PARTITION, missing, single_node_slurm
+from tests.workspace import clone_project, reduced_preset, run, tool_env
+
+pytestmark = pytest.mark.slow
+
+
+def _preset() -> dict:
+    cfg = reduced_preset()
+    cfg.update(seeds=[1])
+    cfg["cross_dataset"]["enabled"] = False
+    return cfg
+
+
+@pytest.fixture
+def cluster(tmp_path_factory):
+    reason = missing()
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the SLURM cluster test must run in CI: {reason}")
+        pytest.skip(reason)
+    with single_node_slurm(tmp_path_factory.mktemp("slurm") / "cluster") as env:
+        yield env
+
+
+def test_the_slurm_profile_runs_the_dag_on_a_cluster_and_matches_a_local_run(cluster, tmp_path):
+    work = clone_project(tmp_path / "clone", _preset())
+    run(["snakemake", "--cores", "2", "all"], work)
+    local = tmp_path / "local"
+    shutil.copytree(work / "results" / "ci" / "tables", local)
+    shutil.rmtree(work / "results")
+    shutil.rmtree(work / "data")
+
+    env = tool_env(**{k: v for k, v in cluster.items() if k.startswith("SLURM")})
+    out = run(["snakemake", "--profile", "profiles/slurm", "--jobs", "2", "all",
+               "--default-resources", f"slurm_partition={PARTITION}",
+               "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "1"],
+              work, timeout=1800, env=env)
+    assert "Using executor slurm" in out or "executor: slurm" in out.lower(), out[-3000:]
+
+    # Every job went through sbatch, with the preset's resources and the partition given above.
+    submitted = re.findall(r"sbatch call: (.+)", out)
+    assert submitted, out[-3000:]
+    distill = [c for c in submitted if "rule_distill" in c or "distill" in c]
+    assert distill and all(f"-p {PARTITION}" in c or f"-p '{PARTITION}'" in c for c in submitted)
+    assert all("--mem 2000" in c and "-t 30" in c for c in distill), distill
+    assert not any("--gpus" in c for c in submitted)  # the miniature computes on the CPU
+
+    slurm = work / "results" / "ci" / "tables"
+    names = sorted(p.name for p in local.iterdir())
+    assert names == sorted(p.name for p in slurm.iterdir())
+    match, mismatch, errors = filecmp.cmpfiles(local, slurm, names, shallow=False)
+    assert not mismatch and not errors, (mismatch, errors)
+
+    # Nothing tracked was edited to get there (only the active preset was chosen).
+    status = run(["git", "status", "--porcelain"], work).splitlines()
+    assert [line for line in status if not line.startswith("??")] == [" M config/config.yaml"]
+
+
+def test_the_test_cluster_leaves_no_configuration_behind(tmp_path):
+    if missing():
+        pytest.skip(missing())
+    system_conf = Path("/etc/slurm/slurm.conf")
+    had_system_conf = system_conf.exists()
+    root = tmp_path / "cluster"
+    with single_node_slurm(root) as env:
+        assert Path(env["SLURM_CONF"]).is_file()
+    assert not root.exists() and system_conf.exists() == had_system_conf
