@@ -172,7 +172,8 @@ def cmd_distill(args) -> None:
             print(f"[distill] {out_dir}: finished earlier in this job; restored, not retrained", file=sys.stderr,
                   flush=True)
             continue
-        metrics = distill(spec, inputs, Path(out_dir), Path(scratch), save_minutes=args.save_minutes)
+        metrics = distill(spec, inputs, Path(out_dir), Path(scratch), save_minutes=args.save_minutes,
+                          collapse_percent=args.warn_collapse_percent)
         if grouped:
             keep_finished(Path(out_dir), Path(scratch), key)
         summary = {k: metrics[k] for k in ("base", "new", "hm", "accuracy") if metrics[k] is not None}
@@ -276,6 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scratch-dirs", nargs="+", required=True, help="one resume-state folder per seed")
     p.add_argument("--save-minutes", type=float, default=15.0,
                    help="save resume state every N minutes of training (and at each epoch's end)")
+    p.add_argument("--warn-collapse-percent", type=float, default=5.0,
+                   help="warn when an epoch's mean H(M) is below this %% of its maximum log(C + B); 0: never")
     p.add_argument("--teacher-cache", nargs="*", default=[], help="one cache per seed (kd.teacher_cache)")
     p = add("teacher-cache", cmd_teacher_cache, "cache a teacher's logits on one cell's pre-drawn augmentations")
     for flag in ("--params", "--split", "--shots", "--teacher", "--text-features", "--out"):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import csv
 import io
+import math
 import shutil
 import sys
 import time
@@ -96,7 +97,7 @@ def write_params(out_dir: Path, spec: RunSpec) -> None:
 
 
 def distill(spec: RunSpec, inputs: RunInputs, out_dir: Path, scratch_dir: Path, *,
-            save_minutes: float = 15.0, save_steps: int | None = None) -> dict:
+            save_minutes: float = 15.0, save_steps: int | None = None, collapse_percent: float = 5.0) -> dict:
     """Train the student of run `spec`; write params.json, metrics.json, history.csv, embeddings.npz
     and student.pt to out_dir.
 
@@ -104,6 +105,10 @@ def distill(spec: RunSpec, inputs: RunInputs, out_dir: Path, scratch_dir: Path, 
     best epoch) goes to scratch_dir/state.pt atomically at each epoch's end, every `save_minutes`
     of training and (if given) every `save_steps` steps; a rerun after a kill at any moment resumes
     from the last save, mid-epoch included, and writes the same bytes as an uninterrupted run.
+
+    A non-finite loss or gradient raises FloatingPointError (run, epoch, step, each loss term); an
+    epoch whose mean H(M) falls below `collapse_percent` % of its maximum log(C + B) is reported on
+    stderr as a collapsed manifold (a warning only; 0 turns it off).
     """
     m = method(spec.method)
     if not m.trains or spec.kd is None or spec.optim is None:
@@ -231,6 +236,11 @@ def distill(spec: RunSpec, inputs: RunInputs, out_dir: Path, scratch_dir: Path, 
         if acc > best["acc"]:
             best = {"acc": acc, "epoch": epoch + 1, "state": {"student": student.trainable_state(),
                     "rsm": copy.deepcopy(rsm.state_dict()) if rsm is not None else None}}
+        collapse = entropy_collapse(sums["h"] / n, split.num_classes + batch, collapse_percent) \
+            if rsm is not None else None
+        if collapse:
+            print(f"[distill {task}/{split.dataset}/{spec.setting}/{spec.method}/seed{seed}] warning: epoch "
+                  f"{epoch + 1}: {collapse}", file=sys.stderr, flush=True)
         print(f"[distill {task}/{split.dataset}/{spec.setting}/{spec.method}/seed{seed}] epoch {epoch + 1}/"
               f"{optim['epochs']} lr {lr:.2e} kd {sums['kd'] / n:.4f} H {sums['h'] / n:.4f} "
               f"{'base' if task == 'base2new' else 'test'} acc {acc:.2f} ({time.time() - started:.0f}s)",
@@ -264,6 +274,20 @@ def distill(spec: RunSpec, inputs: RunInputs, out_dir: Path, scratch_dir: Path, 
     write_json(out_dir / "metrics.json", metrics)  # last: its presence marks a complete run
     state_path.unlink(missing_ok=True)
     return metrics
+
+
+def entropy_collapse(mean_entropy: float, rows: int, percent: float) -> str | None:
+    """Why an epoch's mean H(M) (nats) counts as collapsed, or None.
+
+    H(M) of Eq. 5 is at most log(rows), rows = C classes + B images of a batch; below `percent` %
+    of that, softmax(s) sits on a few rows of M and the regulariser has stopped shaping the others.
+    """
+    ceiling = math.log(rows)
+    if percent <= 0 or mean_entropy >= percent / 100 * ceiling:
+        return None
+    return (f"H(M) collapsed: epoch mean {mean_entropy:.4g} nats < {percent:g}% of its maximum "
+            f"log({rows}) = {ceiling:.4g} nats (the rows' softmax sits on a few rows); consider a smaller "
+            "rsm.omega")
 
 
 # A run's files, metrics.json last: its presence marks a complete run, when written and when restored.

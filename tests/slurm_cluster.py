@@ -1,10 +1,12 @@
 """A throw-away single-node SLURM cluster on 127.0.0.1 for tests: munged, slurmctld and slurmd
-started from a configuration in a temporary folder (`SLURM_CONF`), no accounting database.
+with their state, logs and munge key in a temporary folder, no accounting database.
 
-Nothing is written outside that folder, so nothing is left behind: a `slurm.conf` left in
-/etc/slurm would make every later SLURM client (and Snakemake's SLURM plugin, which asks the
-cluster at import) wait on a controller that no longer runs. Debian packages: `slurm-wlm`, `munge`
-(`make slurm-deps` installs them, as root).
+The configuration must sit at SLURM's default path (/etc/slurm/slurm.conf): the job step that
+Snakemake's SLURM plugin runs inside each job drops SLURM_* variables, SLURM_CONF included. It is
+written only where no configuration exists (a real one is never touched) and removed on exit,
+because a left-over one makes every later SLURM client, and Snakemake's SLURM plugin, which asks
+the cluster at import, wait on a controller that no longer runs. Debian packages: `slurm-wlm`,
+`munge` (`make slurm-deps` installs them, as root).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 
 BINARIES = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "sinfo", "scancel")
 PARTITION = "ame-test"  # not the cluster's default partition: jobs run only if it is passed on
+SYSTEM_CONF = Path("/etc/slurm/slurm.conf")
 
 
 def missing() -> str | None:
@@ -29,6 +32,8 @@ def missing() -> str | None:
         return f"SLURM/munge binaries missing ({', '.join(absent)}): run `make slurm-deps` as root"
     if os.geteuid() != 0:
         return "slurmd must run as root to start jobs"
+    if SYSTEM_CONF.exists():
+        return f"{SYSTEM_CONF} exists (a real cluster's configuration is never replaced)"
     return None
 
 
@@ -95,7 +100,11 @@ def _stop(pid_file: Path) -> None:
 @contextlib.contextmanager
 def single_node_slurm(root: Path):
     """Start a single-node cluster configured under `root`; yields the environment (SLURM_CONF)
-    that SLURM clients need. On exit: cancels every job, stops the daemons, removes `root`."""
+    that SLURM clients need. On exit: cancels every job, stops the daemons, removes `root` and the
+    configuration it wrote."""
+    reason = missing()
+    if reason:
+        raise RuntimeError(f"cannot start a test SLURM cluster: {reason}")
     root.mkdir(parents=True)
     for sub in ("state", "spool"):
         (root / sub).mkdir()
@@ -103,8 +112,11 @@ def single_node_slurm(root: Path):
     key.write_bytes(os.urandom(128))
     key.chmod(0o600)
     host = socket.gethostname().split(".")[0]
-    conf = root / "slurm.conf"
-    conf.write_text(_config(root, host))
+    conf = SYSTEM_CONF
+    text = _config(root, host)
+    conf.parent.mkdir(parents=True, exist_ok=True)
+    with open(conf, "x") as f:  # never over an existing configuration
+        f.write(text)
     env = {**os.environ, "SLURM_CONF": str(conf)}
     try:
         subprocess.run([_binary("munged"), f"--key-file={key}", f"--socket={root}/munge.sock",
@@ -130,4 +142,7 @@ def single_node_slurm(root: Path):
             subprocess.run(["scancel", "--full", "--partition", PARTITION], env=env, timeout=30)
         for daemon in ("slurmd", "slurmctld", "munged"):
             _stop(root / f"{daemon}.pid")
+        with contextlib.suppress(FileNotFoundError):
+            if conf.read_text() == text:
+                conf.unlink()
         shutil.rmtree(root, ignore_errors=True)

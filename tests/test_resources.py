@@ -94,3 +94,9 @@ def test_misspelt_or_meaningless_resources_are_rejected(tmp_path, entry, fragmen
     with pytest.raises(ConfigError) as err:
         load_preset(path)
     assert "mine.yaml" in str(err.value) and fragment in str(err.value), str(err.value)
+
+
+def test_execution_settings_reach_the_distill_jobs_as_resources():
+    jobs = _plan("runtime={'collapse_warning_percent': 0, 'checkpoint_minutes': 3}")
+    distill = [j for j in jobs if j["rule"] == "distill"]
+    assert distill and all((j["collapse_warning_percent"], j["checkpoint_minutes"]) == ("0", "3") for j in distill)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.slurm_cluster import PARTITION, missing, single_node_slurm
+from tests.slurm_cluster import PARTITION, SYSTEM_CONF, missing, single_node_slurm
 from tests.workspace import clone_project, reduced_preset, run, tool_env
 
 pytestmark = pytest.mark.slow
@@ -72,9 +72,7 @@ def test_the_slurm_profile_runs_the_dag_on_a_cluster_and_matches_a_local_run(clu
 def test_the_test_cluster_leaves_no_configuration_behind(tmp_path):
     if missing():
         pytest.skip(missing())
-    system_conf = Path("/etc/slurm/slurm.conf")
-    had_system_conf = system_conf.exists()
     root = tmp_path / "cluster"
     with single_node_slurm(root) as env:
-        assert Path(env["SLURM_CONF"]).is_file()
-    assert not root.exists() and system_conf.exists() == had_system_conf
+        assert Path(env["SLURM_CONF"]) == SYSTEM_CONF and SYSTEM_CONF.is_file()
+    assert not root.exists() and not SYSTEM_CONF.exists()

@@ -204,3 +204,74 @@ def test_a_grouped_job_rerun_after_a_kill_never_retrains_a_finished_seed(world, 
     assert trained == [1, 2, 2]  # seed 1 was restored, not trained again
     assert (out[0] / "metrics.json").read_bytes() == first and (out[1] / "metrics.json").is_file()
     assert not (scratch[0] / "finished").exists()  # the kept copies go once the job has finished
+
+
+def test_a_collapsed_manifold_is_reported_as_a_warning_only():
+    from ame.train import entropy_collapse
+
+    # H(M) <= log(C + B): 26 rows (10 classes + a batch of 16) allow at most log(26) = 3.258 nats.
+    assert entropy_collapse(0.1, 26, 5) is not None and "log(26)" in entropy_collapse(0.1, 26, 5)
+    assert entropy_collapse(0.2, 26, 5) is None  # 0.2 > 5 % of 3.258 = 0.163
+    assert entropy_collapse(0.0, 26, 0) is None  # 0: off
+
+
+def test_the_collapse_warning_reaches_the_runs_log_and_changes_no_result(world, tmp_path, capsys):
+    spec, inputs = world
+    quiet = distill(spec, inputs, tmp_path / "quiet", tmp_path / "s_quiet", collapse_percent=0)
+    assert "H(M) collapsed" not in capsys.readouterr().err
+    # every H(M) is below 100 % of its maximum: the threshold that always fires
+    warned = distill(spec, inputs, tmp_path / "warned", tmp_path / "s_warned", collapse_percent=100)
+    err = capsys.readouterr().err
+    assert err.count("warning: epoch") == spec.optim.epochs and "H(M) collapsed" in err
+    assert warned == quiet
+
+
+@pytest.mark.slow
+def test_kill_9_at_any_moment_then_a_rerun_writes_the_same_bytes(world, tmp_path):
+    """Real SIGKILLs of `ame distill` at several moments of training, with resume state saved at
+    every step (so kills land inside saves too); each rerun must write what an uninterrupted run did."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    spec, inputs = world
+    spec = dataclasses.replace(spec, optim=dataclasses.replace(spec.optim, epochs=4, batch_size=4))
+    ame = [str(Path(sys.executable).parent / "ame"), "distill", "--spec", json.dumps(spec.job_params()),
+           "--seeds", "1", "--split", str(inputs.split), "--shots", str(inputs.shots),
+           "--student-backbone", str(inputs.student_backbone), "--teacher", str(inputs.teacher),
+           "--text-features", str(inputs.text_features), "--save-minutes", "0.00001"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+
+    def start(name):
+        return subprocess.Popen([*ame, "--out-dirs", str(tmp_path / name), "--scratch-dirs",
+                                 str(tmp_path / f"s_{name}")], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+
+    def training_started(name, proc):
+        """Seconds at which the run's first resume state appeared (training has begun)."""
+        while not (tmp_path / f"s_{name}" / "state.pt").exists():
+            assert proc.poll() is None, proc.stderr.read()
+            time.sleep(0.005)
+        return time.monotonic()
+
+    clean = start("clean")
+    began = training_started("clean", clean)
+    assert clean.wait(timeout=600) == 0, clean.stderr.read()
+    window = time.monotonic() - began  # training, evaluation and the final writes
+
+    interrupted = 0
+    for i, fraction in enumerate((0.15, 0.45, 0.75)):
+        name = f"killed{i}"
+        proc = start(name)
+        time.sleep(max(0.0, training_started(name, proc) + fraction * window - time.monotonic()))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        interrupted += not (tmp_path / name / "metrics.json").exists()
+        rerun = start(name)
+        assert rerun.wait(timeout=600) == 0, rerun.stderr.read()
+        for file in ("metrics.json", "history.csv", "embeddings.npz", "student.pt", "params.json"):
+            assert (tmp_path / name / file).read_bytes() == (tmp_path / "clean" / file).read_bytes(), \
+                (fraction, file)
+    assert interrupted >= 2  # the kills did land before the run had finished

@@ -46,8 +46,10 @@ rule distill:
     threads: job_threads(cfg, "distill")
     resources:
         **job_resources(cfg, "distill"),
-        # When to save resume state is an execution matter, like threads: changing it reruns nothing.
+        # When to save resume state and when to warn of a collapsed H(M) are execution matters, like
+        # threads: changing them reruns nothing.
         checkpoint_minutes=cfg["runtime"]["checkpoint_minutes"],
+        collapse_warning_percent=cfg["runtime"]["collapse_warning_percent"],
     params:
         spec=lambda wc: as_json(DISTILL[wc.cell][0].job_params()),
         code=lambda wc: run_code("distill", DISTILL[wc.cell][0].method),
@@ -62,7 +64,8 @@ rule distill:
         " --split {input.split:q} --shots {input.shots:q} --student-backbone {input.student_backbone:q}"
         " --teacher {input.teacher:q} --text-features {input.text_features:q} {params.cache:q}"
         " --out-dirs {params.out_dirs:q} --scratch-dirs {params.scratch_dirs:q}"
-        " --save-minutes {resources.checkpoint_minutes} > {log:q} 2>&1"
+        " --save-minutes {resources.checkpoint_minutes}"
+        " --warn-collapse-percent {resources.collapse_warning_percent} > {log:q} 2>&1"
 
 
 rule zeroshot:
