@@ -13,7 +13,6 @@ One mechanism for every file the paper preset fetches (datasets, split files, te
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -27,6 +26,8 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from filelock import FileLock
 
 from ame.io import sha256_file, write_json
 
@@ -68,14 +69,9 @@ class ChecksumStore:
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
 
-    @contextlib.contextmanager
-    def _locked(self):
-        import fcntl
-
+    def _locked(self) -> FileLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_name(f".{self.path.name}.lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            yield
+        return FileLock(self.path.with_name(f".{self.path.name}.lock"))
 
     def _load(self) -> dict:
         if not self.path.exists():
@@ -124,11 +120,26 @@ def _progress(total: int | None, initial: int, desc: str):
 def download(url: str, dest: str | os.PathLike, sha256: str | None = None, *, timeout: float = 30.0,
              name: str | None = None, store: ChecksumStore | None = None, manual: str = "",
              usable: Callable[[Path], object] | None = None) -> Path:
-    """Fetch `url` to `dest` (resuming `<dest>.part`), verify, and rename into place."""
+    """Fetch `url` to `dest` (resuming `<dest>.part`), verify, and rename into place.
+
+    Jobs that need the same file at once take turns (an exclusive lock on a hidden ``.<dest>.lock``):
+    the first downloads, the others find the finished file and verify it, so no two processes
+    ever write one ``.part``.
+    """
     dest = Path(dest)
     name = name or dest.name
-    artifact = Artifact(name, dest.name, url, sha256, manual)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(dest.with_name(f".{dest.name}.lock")):
+        if dest.exists():  # another job finished it while this one waited
+            verify(dest, sha256, name=name, store=store, final=dest, usable=usable)
+            return dest
+        return _download(url, dest, sha256, timeout=timeout, name=name, store=store, manual=manual,
+                         usable=usable)
+
+
+def _download(url: str, dest: Path, sha256: str | None, *, timeout: float, name: str,
+              store: ChecksumStore | None, manual: str, usable: Callable[[Path], object] | None) -> Path:
+    artifact = Artifact(name, dest.name, url, sha256, manual)
     part = dest.with_name(dest.name + ".part")
     start = part.stat().st_size if part.exists() else 0
     try:

@@ -1,6 +1,7 @@
 """One real-size distillation step, four ways (random weights; not a test).
 
-    python benchmarks/distill_step.py [--precision fp32|bf16] [--reps 3] [--methods-sharing 2]
+    python benchmarks/distill_step.py [--device cpu|cuda] [--precision fp32|bf16|amp] [--reps 3]
+                                      [--methods-sharing 2]
 
 ViT-B/16 student (9 prompted layers + projector, SGD) and ViT-L/14 teacher (IVLP prompts, depth 9),
 batch 8 at 224 px, 100 classes:
@@ -60,7 +61,8 @@ def build_models(precision: str, classes: int):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (its step time (b) feeds grid_cost.py)")
+    parser.add_argument("--precision", choices=["fp32", "bf16", "amp"], default="fp32")
     parser.add_argument("--reps", type=int, default=3, help="timed repetitions of each variant")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--classes", type=int, default=100)
@@ -68,10 +70,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    device, precision = torch.device("cpu"), args.precision
+    device, precision = torch.device(args.device), args.precision
     started = time.time()
     teacher, student, optimizer, names = build_models(precision, args.classes)
-    images = torch.randn(args.batch, 3, 224, 224)
+    teacher.to(device)
+    student.to(device)  # in place: the optimiser keeps its parameters
+    images = torch.randn(args.batch, 3, 224, 224, device=device)
     with torch.no_grad(), autocast(device, precision):
         text = teacher.encode_text(names).float()  # ours: once per dataset, after loading
     # A cache as the builder writes it (float16 log-probs; 100 classes is far below full_max_mb).
@@ -101,7 +105,7 @@ def main() -> None:
         compress(torch.log_softmax(logits.float(), dim=-1), None, "float16")
 
     def ours_cached_step() -> None:
-        student_step(cache.log_probs(0, 0))
+        student_step(cache.log_probs(0, 0).to(device))
 
     teacher_target = teacher_logits(teacher, images, text, SCALE, device, precision).float()
     variants = {"a": reference_style, "b": ours_online, "build": cache_build_batch, "b_step": ours_cached_step,
@@ -112,6 +116,8 @@ def main() -> None:
         for name, run in variants.items():
             tick = time.perf_counter()
             run()
+            if device.type == "cuda":
+                torch.cuda.synchronize()  # kernels run asynchronously: time them, not their launch
             if rep:
                 times[name].append(time.perf_counter() - tick)
         print(f"rep {rep}/{args.reps} done ({time.time() - started:.0f}s)", file=sys.stderr, flush=True)
@@ -128,9 +134,9 @@ def main() -> None:
 
 def report(args, med: dict, low: dict, times: dict, total: float) -> None:
     m = args.methods_sharing
-    print(f"# distill step benchmark  {time.strftime('%Y-%m-%d')}  torch {torch.__version__}  "
-          f"{platform.machine()} {platform.processor() or ''}, {os.cpu_count()} logical CPUs, "
-          f"torch threads {args.threads}")
+    where = torch.cuda.get_device_name() if args.device.startswith("cuda") else \
+        f"{platform.machine()} {platform.processor() or ''}, {os.cpu_count()} logical CPUs, torch threads {args.threads}"
+    print(f"# distill step benchmark  {time.strftime('%Y-%m-%d')}  torch {torch.__version__}  {where}")
     print(f"# batch {args.batch} x 224 px, {args.classes} classes, precision {args.precision}, "
           f"attention block {block_type_for(args.precision) or 'default'}, median of {args.reps} reps after 1 warm-up")
     rows = [("a", "reference style: text tower (all classes) + teacher image + student step"),

@@ -167,14 +167,33 @@ def test_offline_error_lists_every_source_and_where_to_place_files_by_hand(tmp_p
     assert _leftovers(tmp_path) == []
 
 
-def test_hand_placed_archive_is_used_without_the_network(tmp_path, monkeypatch):
+def test_hand_placed_archive_is_used_without_the_network_and_kept(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("AME_OFFLINE", "1")
     files, split = tiny_dtd()
-    (tmp_path / "DTD" / "downloads").mkdir(parents=True)
-    (tmp_path / "DTD" / "downloads" / "dtd.zip").write_bytes(mirror_zip(files, split))
+    placed = tmp_path / "DTD" / "downloads" / "dtd.zip"
+    placed.parent.mkdir(parents=True)
+    placed.write_bytes(mirror_zip(files, split))
+    content = placed.read_bytes()
     path = prepare_remote(dtd_info(), tmp_path)
     assert load_split(path).classnames == CLASSES
-    assert not (tmp_path / "DTD" / "downloads").exists()
+    assert placed.read_bytes() == content  # it may have no other copy
+    assert f"kept {placed}" in capsys.readouterr().err
+
+
+def test_a_broken_hand_placed_archive_stops_and_is_left_in_place(tmp_path, monkeypatch):
+    monkeypatch.setenv("AME_OFFLINE", "1")
+    files, split = tiny_dtd()
+    placed = tmp_path / "DTD" / "downloads" / "dtd.zip"
+    placed.parent.mkdir(parents=True)
+    placed.write_bytes(mirror_zip(files, split)[:-100])
+    content = placed.read_bytes()
+    with pytest.raises(ArchiveError) as err:
+        prepare_remote(dtd_info(), tmp_path)
+    assert f"{placed} was already in place" in str(err.value) and "left untouched" in str(err.value)
+    assert placed.read_bytes() == content
+    assert not (tmp_path / "DTD" / "split.json").exists() and not (tmp_path / "DTD" / "raw").exists()
+    store = tmp_path / "checksums.json"
+    assert "DTD/mirror/dtd.zip" not in (store.read_text() if store.exists() else "")  # a broken file's hash
 
 
 def test_raw_folder_without_the_layout_is_explained(tmp_path, monkeypatch):

@@ -11,7 +11,7 @@ import yaml
 
 from ame.data import load_split
 from tests.remote_fixtures import jpeg
-from tests.test_pipeline_e2e import ROOT, _job_counts, _reduced_preset, _run
+from tests.workspace import ROOT, job_counts, reduced_preset, run
 
 pytestmark = pytest.mark.slow
 
@@ -26,13 +26,13 @@ def project(tmp_path_factory):
         (work / "pets" / name).mkdir(parents=True)
         for j in range(10):
             (work / "pets" / name / f"{j}.jpg").write_bytes(jpeg(i * 10 + j, size=16))
-    cfg = _reduced_preset()
+    cfg = reduced_preset()
     cfg.update(datasets=["MyPets"], custom_datasets={"MyPets": {"root": "pets"}})
     cfg["cross_dataset"].update(enabled=True, source="MNIST", targets=["MyPets"])
     cfg["ablation"].update(dataset="MyPets")
     (work / "config" / "ci.yaml").write_text(yaml.safe_dump(cfg))
     (work / "config" / "config.yaml").write_text("preset: ci\n")
-    _run(["snakemake", "--cores", "1", "data"], work)
+    run(["snakemake", "--cores", "1", "data"], work)
     return work
 
 
@@ -44,8 +44,8 @@ def test_custom_dataset_is_prepared_in_place_and_sampled(project):
 
 
 def test_whole_grid_plans_with_the_custom_dataset_and_data_is_up_to_date(project):
-    out = _run(["snakemake", "-n", "--quiet", "rules", "all"], project)
-    counts = _job_counts(out)
+    out = run(["snakemake", "-n", "--quiet", "rules", "all"], project)
+    counts = job_counts(out)
     assert "prepare_dataset" not in counts and "sample_shots" not in counts
     assert counts["distill"] >= 3  # base2new pkd, pkd_rsm and the cross-dataset target MyPets
 
@@ -57,10 +57,10 @@ def test_editing_the_custom_entry_reprepares_only_that_dataset(project):
     cfg["custom_datasets"]["MyPets"]["split"] = {"train": 0.6, "val": 0.1, "test": 0.3}
     preset.write_text(yaml.safe_dump(cfg))
     try:
-        out = _run(["snakemake", "-n", "-p", "data"], project)
+        out = run(["snakemake", "-n", "-p", "data"], project)
     finally:
         preset.write_text(original)
-    assert _job_counts(out).get("prepare_dataset") == 1
+    assert job_counts(out).get("prepare_dataset") == 1
     command = next(line for line in out.splitlines() if "ame prepare --dataset MyPets" in line)
     args = shlex.split(command[command.index("ame prepare"):])
     custom = json.loads(args[args.index("--custom") + 1])
@@ -68,14 +68,14 @@ def test_editing_the_custom_entry_reprepares_only_that_dataset(project):
 
 
 def test_adding_removing_or_changing_an_image_reprepares_the_custom_dataset(project):
-    assert "Nothing to be done" in _run(["snakemake", "-n", "data"], project)
+    assert "Nothing to be done" in run(["snakemake", "-n", "data"], project)
     added = project / "pets" / "cat" / "99.jpg"
     added.write_bytes(jpeg(99, size=16))
     try:
-        out = _run(["snakemake", "data", "-n", "--quiet", "rules"], project)
+        out = run(["snakemake", "data", "-n", "--quiet", "rules"], project)
     finally:
         added.unlink()
-    assert _job_counts(out).get("prepare_dataset") == 1
-    assert "Nothing to be done" in _run(["snakemake", "-n", "data"], project)
+    assert job_counts(out).get("prepare_dataset") == 1
+    assert "Nothing to be done" in run(["snakemake", "-n", "data"], project)
     (project / "pets" / "owl" / "0.jpg").write_bytes(jpeg(77, size=16))  # same name, new content
-    assert _job_counts(_run(["snakemake", "data", "-n", "--quiet", "rules"], project)).get("prepare_dataset") == 1
+    assert job_counts(run(["snakemake", "data", "-n", "--quiet", "rules"], project)).get("prepare_dataset") == 1

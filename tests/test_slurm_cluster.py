@@ -7,10 +7,12 @@ import filecmp
 import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
+from ame.spec import load_preset
 from tests.slurm_cluster import PARTITION, SYSTEM_CONF, missing, single_node_slurm
 from tests.workspace import clone_project, reduced_preset, run, tool_env
 
@@ -48,15 +50,21 @@ def test_the_slurm_profile_runs_the_dag_on_a_cluster_and_matches_a_local_run(clu
                "--default-resources", f"slurm_partition={PARTITION}",
                "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "1"],
               work, timeout=1800, env=env)
-    assert "Using executor slurm" in out or "executor: slurm" in out.lower(), out[-3000:]
-
-    # Every job went through sbatch, with the preset's resources and the partition given above.
-    submitted = re.findall(r"sbatch call: (.+)", out)
-    assert submitted, out[-3000:]
-    distill = [c for c in submitted if "rule_distill" in c or "distill" in c]
-    assert distill and all(f"-p {PARTITION}" in c or f"-p '{PARTITION}'" in c for c in submitted)
-    assert all("--mem 2000" in c and "-t 30" in c for c in distill), distill
-    assert not any("--gpus" in c for c in submitted)  # the miniature computes on the CPU
+    # Every job went through SLURM, in the partition given above, with the preset's resources.
+    submitted = re.findall(r"has been submitted with SLURM jobid (\d+)", out)
+    jobs = subprocess.run(["squeue", "--states=all", "-h", "-o", "%i|%k|%P|%m|%l|%C|%b|%T"], env=env,
+                          capture_output=True, text=True, timeout=60, check=True).stdout.split()
+    by_id = {line.split("|")[0]: line.split("|")[1:] for line in jobs}
+    assert submitted and sorted(submitted) == sorted(by_id), (submitted, jobs)
+    cfg = load_preset(work / "config" / "ci.yaml")
+    rules = set()
+    for comment, partition, memory, limit, cpus, gres, state in by_id.values():
+        rule = re.match(r"rule_([a-z_]+?)(_wildcards_.*)?$", comment).group(1)
+        rules.add(rule)
+        want = cfg["runtime"]["resources"][rule]
+        assert (partition, memory, state) == (PARTITION, f"{want['mem_mb']}M", "COMPLETED"), (rule, memory)
+        assert limit == f"{want['runtime']}:00" and cpus == "1" and gres == "N/A", (rule, limit, cpus, gres)
+    assert {"prepare_dataset", "backbone", "teacher", "distill", "zeroshot", "report"} <= rules
 
     slurm = work / "results" / "ci" / "tables"
     names = sorted(p.name for p in local.iterdir())

@@ -4,7 +4,8 @@ Files under ``<data_root>/<Name>/``::
 
     split.json      the contract (design §4); `root` points into raw/, paths are relative
     raw/            the dataset in CoOp's layout for its ``$DATA/<folder>/`` (see the registry)
-    downloads/      archives while they download (``*.part`` resumes); removed once prepared
+    downloads/      archives while they download (``*.part`` resumes); those this run downloaded
+                    are removed once prepared, those placed there by hand are kept
     .staging-*/     extraction in progress; renamed into raw/ only when complete
 
 and ``<data_root>/checksums.json``, the hashes recorded on first download (sources publish none).
@@ -78,14 +79,20 @@ def _is_archive(filename: str) -> bool:
     return filename.endswith((".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz"))
 
 
-def _unpack(archive: Path, into: Path, name: str, store: ChecksumStore) -> Path:
-    """Extract `archive` (atomically, into a fresh folder); a broken archive is deleted and stops us."""
+def _unpack(archive: Path, into: Path, name: str, store: ChecksumStore, *, ours: bool) -> Path:
+    """Extract `archive` (atomically, into a fresh folder). A broken archive stops us; it is deleted
+    only when this run downloaded it (`ours`): one that was already in place may have been put there
+    by hand and is left as it is."""
     try:
         return extract(archive, into)
     except FetchError as err:
+        sources.forget_checksum(store, name)  # the hash of a broken file is no reference
+        what = str(err).split("; ")[0]  # fetch's own advice ("delete it and rerun") is given here
+        if not ours:
+            raise ArchiveError(f"{what}; {archive} was already in place (put there by hand or kept from an "
+                               "earlier run) and is left untouched: replace it with a good copy, or delete it "
+                               "to download it again, then rerun.") from None
         archive.unlink(missing_ok=True)
-        sources.forget_checksum(store, name)
-        what = str(err).split("; ")[0]  # fetch's own advice ("delete it and rerun") is done here
         raise ArchiveError(f"{what}; the archive is truncated or corrupt and was deleted: rerun to download "
                            "it again. If this repeats, "
                            f"the source serves a broken file: place a good copy at {archive} by hand.") from None
@@ -129,6 +136,9 @@ class _Workspace:
         self.raw = self.dir / "raw"
         self.downloads = self.dir / "downloads"
         self.staging = self.dir / f".staging-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        # Complete files already in downloads/ (placed by hand, or kept from an earlier run): never deleted.
+        self.placed = {p for p in self.downloads.rglob("*") if p.is_file() and p.suffix not in (".part", ".lock")
+                       and ".cache" not in p.relative_to(self.downloads).parts} if self.downloads.is_dir() else set()
 
     def artifact(self, *parts: str) -> str:
         return "/".join((self.info.name, *parts))
@@ -139,7 +149,7 @@ class _Workspace:
         name = self.artifact("mirror", self.spec.mirror_file)
         archive = sources.hub_download(self.spec.mirror_file, self.downloads, name=name, store=self.store,
                                        sha256=self.spec.mirror_sha256, endpoint=endpoint)
-        tree = _unpack(archive, self.staging / "mirror", name, self.store)
+        tree = _unpack(archive, self.staging / "mirror", name, self.store, ours=archive not in self.placed)
         return _locate(tree, self.spec.layout, archive)
 
     def fetch_part(self, part: Part) -> Path:
@@ -155,7 +165,8 @@ class _Workspace:
         for part in self.spec.parts:
             file = self.fetch_part(part)
             if _is_archive(part.filename):
-                tree = _unpack(file, self.staging / f"{part.filename}.x", self.artifact(part.filename), self.store)
+                tree = _unpack(file, self.staging / f"{part.filename}.x", self.artifact(part.filename), self.store,
+                               ours=file not in self.placed)
                 root = _locate(tree, part.provides, file)
                 for rel in part.provides:
                     (assembled / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -234,6 +245,20 @@ class _Workspace:
     def cleanup(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)
 
+    def drop_downloads(self) -> None:
+        """Once prepared: delete the archives this run downloaded (their content is in raw/); keep
+        those that were already in place, which may have no other copy."""
+        if not self.downloads.is_dir():
+            return
+        for path in self.downloads.rglob("*"):
+            if path.is_file() and path not in self.placed:
+                path.unlink()
+        kept = sorted(self.placed & {p for p in self.downloads.rglob("*") if p.is_file()})
+        if kept:
+            print(f"{self.info.name}: kept {', '.join(map(str, kept))} (already in place before this run; "
+                  "delete by hand to save space: its content is in raw/)", file=sys.stderr)
+        _prune(self.downloads)
+
     def remove_stale_staging(self) -> None:
         # Leftovers of a killed run (SIGKILL skips cleanup) are never valid.
         if self.dir.is_dir():
@@ -303,7 +328,7 @@ def prepare_remote(info: DatasetInfo, data_root: str | Path, *, hub_endpoint: st
         _prune(ws.downloads)
         if created and ws.dir.is_dir() and not any(ws.dir.iterdir()):
             ws.dir.rmdir()  # nothing was obtained: leave no empty folder behind
-    shutil.rmtree(ws.downloads, ignore_errors=True)  # their content now lives in raw/
+    ws.drop_downloads()
     counts = " / ".join(f"{converted.count(s):,} {s}" for s in ("train", "val", "test"))
     print(f"{info.name}: prepared {len(converted.classnames)} classes ({counts}) -> {split_path}", file=sys.stderr)
     return split_path
