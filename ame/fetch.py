@@ -29,7 +29,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from ame.io import sha256_file, write_json
+from ame.io import folder_lock, sha256_file, write_json
 
 CHUNK = 1 << 20
 
@@ -122,14 +122,13 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, *, ti
              usable: Callable[[Path], object] | None = None) -> Path:
     """Fetch `url` to `dest` (resuming `<dest>.part`), verify, and rename into place.
 
-    Jobs that need the same file at once take turns (an exclusive lock on a hidden ``.<dest>.lock``):
-    the first downloads, the others find the finished file and verify it, so no two processes
-    ever write one ``.part``.
+    Jobs downloading into the same folder take turns (`ame.io.folder_lock`): the first downloads,
+    the others find the finished file and verify it, so no two processes ever write one ``.part``.
     """
     dest = Path(dest)
     name = name or dest.name
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(dest.with_name(f".{dest.name}.lock")):
+    with folder_lock(dest.parent):
         if dest.exists():  # another job finished it while this one waited
             verify(dest, sha256, name=name, store=store, final=dest, usable=usable)
             return dest

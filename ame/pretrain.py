@@ -117,9 +117,8 @@ def load_backbone(card_path: str | Path, block_type: str | None = None):
 
     `block_type` ("custom" or None) picks the towers' attention block; both have the same
     state-dict keys, so either loads the same weights. `ame.runtime.block_type_for(precision)`
-    gives the one to use (custom under bf16, where it is open_clip's fast CPU path). The student
-    is built with it (ame.train); the teacher's loader should pass it as well -- until it does, a
-    bf16 teacher runs the default block: the same numbers, on the slow path.
+    gives the one to use (custom under bf16, where it is open_clip's fast CPU path); the student
+    (ame.train) and the teacher (`load_teacher`) are both built with it.
     """
     from ame.io import read_json
 

@@ -105,6 +105,12 @@ def test_second_run_does_no_work_and_uses_the_local_profile(project):
     assert "Using workflow specific profile profiles/default" in out
 
 
+def test_changing_job_resources_or_execution_settings_reruns_nothing(project):
+    override = ("runtime={'threads': 2, 'checkpoint_minutes': 1, 'collapse_warning_percent': 0, "
+                "'resources': {'distill': {'mem_mb': 999, 'runtime': 5}, 'report': {'mem_mb': 10}}}")
+    assert "Nothing to be done" in run(["snakemake", "--cores", "2", "-n", "all", "--config", override], project)
+
+
 def test_deleting_any_report_file_plans_the_report_again(project):
     for rel in ("figures/tsne_Digits.png", "tables/rsm_effect.csv", "metrics/curves/base2new_Digits_4shot_kd_loss.csv"):
         path = _preset_dir(project) / rel

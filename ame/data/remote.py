@@ -137,7 +137,7 @@ class _Workspace:
         self.downloads = self.dir / "downloads"
         self.staging = self.dir / f".staging-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         # Complete files already in downloads/ (placed by hand, or kept from an earlier run): never deleted.
-        self.placed = {p for p in self.downloads.rglob("*") if p.is_file() and p.suffix not in (".part", ".lock")
+        self.placed = {p for p in self.downloads.rglob("*") if p.is_file() and p.suffix != ".part"
                        and ".cache" not in p.relative_to(self.downloads).parts} if self.downloads.is_dir() else set()
 
     def artifact(self, *parts: str) -> str:

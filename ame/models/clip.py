@@ -56,19 +56,6 @@ def get_tokenizer(arch: str):
     return open_clip.get_tokenizer(arch)
 
 
-def freeze(module: nn.Module) -> nn.Module:
-    module.requires_grad_(False)
-    return module
-
-
 def activation_class_names(model: nn.Module) -> set[str]:
     return {type(m).__name__ for m in model.modules() if "GELU" in type(m).__name__}
 
-
-def embed_dim(model: nn.Module) -> int:
-    return int(model.text_projection.shape[1])
-
-
-def encode_text(model: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
-    """Normalised text features of the plain (unprompted) text tower."""
-    return model.encode_text(tokens, normalize=True)

@@ -21,6 +21,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from ame import contracts
 from ame.io import atomic_path
 from ame.report.reference import AVERAGE
 from ame.report.tables import _dataset_key, _method_key, setting_key
@@ -50,7 +51,7 @@ def load_embeddings(src) -> tuple[np.ndarray, np.ndarray, list[str]]:
             raise FileNotFoundError(f"{path}: embeddings file not found; rerun the distill step")
         with np.load(path, allow_pickle=False) as npz:
             data = {k: npz[k] for k in npz.files}
-    missing = {"features", "labels", "classnames"} - set(data)
+    missing = set(contracts.EMBEDDING_KEYS) - set(data)
     if missing:
         raise ValueError(f"{where}: missing key(s) {sorted(missing)}")
     features = np.asarray(data["features"], dtype=np.float64)
