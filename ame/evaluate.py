@@ -12,16 +12,14 @@ from typing import Callable
 import torch
 from torch.utils.data import DataLoader
 
+from ame.metrics import harmonic_mean
+
 
 def evaluation_classes(split, task: str) -> tuple[list[int], list[int]]:
     """(base, new) labels: the base/new halves for base-to-new; all classes and none for xd."""
     if task == "base2new":
         return split.base_labels(), split.new_labels()
     return list(range(split.num_classes)), []
-
-
-def harmonic_mean(base: float, new: float) -> float:
-    return 0.0 if base + new == 0 else 2 * base * new / (base + new)
 
 
 @torch.no_grad()

@@ -110,24 +110,3 @@ def pretrain(params: dict, split_paths: list[Path], out_weights: Path, out_card:
             "sha256": sha256_file(out_weights), "val_zero_shot_accuracy": val, "params": params}
     write_json(out_card, card)
     return card
-
-
-def load_backbone(card_path: str | Path, block_type: str | None = None):
-    """Build the CLIP a backbone card describes (pipeline-trained weights or an open_clip tag).
-
-    `block_type` ("custom" or None) picks the towers' attention block; both have the same
-    state-dict keys, so either loads the same weights. `ame.runtime.block_type_for(precision)`
-    gives the one to use (custom under bf16, where it is open_clip's fast CPU path); the student
-    (ame.train) and the teacher (`load_teacher`) are both built with it.
-    """
-    from ame.io import read_json
-
-    card_path = Path(card_path)
-    card = read_json(card_path)
-    if card["weights"] == "pretrain":
-        model = create_clip(card["arch"], block_type=block_type)
-        weights = card_path.parent / card["file"]
-        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    else:
-        model = create_clip(card["arch"], pretrained=card["weights"], block_type=block_type)
-    return model.eval(), card

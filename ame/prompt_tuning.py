@@ -17,17 +17,9 @@ from torch.utils.data import DataLoader
 from ame.data import ImageSet, build_transform, load_split, read_shots
 from ame.evaluate import features_and_labels, subset_accuracy
 from ame.io import read_json, sha256_file, torch_save, write_json
-from ame.models.clip import get_tokenizer
-from ame.models.teacher import Teacher
+from ame.models.load import build_teacher, load_teacher
 from ame.optim import build_optimizer, epoch_lr, set_lr
-from ame.pretrain import load_backbone
 from ame.runtime import autocast, resolve_device, seed_everything
-
-
-def build_teacher(params: dict, backbone_card: str | Path, block_type: str | None = None) -> Teacher:
-    clip, card = load_backbone(backbone_card, block_type=block_type)
-    return Teacher(clip, get_tokenizer(card["arch"]), params["prompt_tokens"], params["prompt_depth"],
-                   params["ctx_init"])
 
 
 def train_teacher(params: dict, backbone_card: Path, split_path: Path, shots_path: Path,
@@ -86,39 +78,6 @@ def train_teacher(params: dict, backbone_card: Path, split_path: Path, shots_pat
             "val_accuracy": val, "params": params}
     write_json(out_card, card)
     return card
-
-
-def load_teacher(card_path: str | Path, device: torch.device,
-                 block_type: str | None = None) -> tuple[Teacher, dict]:
-    """The frozen teacher a card describes: backbone + prompt tensors (tuned here), or backbone +
-    converted PromptKD tensors (card format 'promptkd', see `ame.teacher_import`).
-
-    block_type: open_clip's attention block ("custom" is the fast bf16 path on CPU); the state-dict
-    keys are the same either way."""
-    card_path = Path(card_path)
-    card = read_json(card_path)
-    teacher = build_teacher(card["params"], card["backbone_card"], block_type=block_type)
-    if card.get("format") == "promptkd":
-        from ame.teacher_import import load_imported
-
-        load_imported(teacher, card, card_path)
-        return teacher.to(device).eval().requires_grad_(False), card
-    state = torch.load(card_path.parent / card["file"], map_location="cpu", weights_only=True)
-    missing = teacher.load_state_dict(state["prompts"], strict=False)
-    if missing.unexpected_keys:
-        raise KeyError(f"{card_path}: unexpected teacher tensors {missing.unexpected_keys[:5]}")
-    return teacher.to(device).eval().requires_grad_(False), card
-
-
-def read_text_features(path: str | Path, card: dict, classnames: list[str]) -> torch.Tensor:
-    """The C x d features `text_features` stored, checked against the teacher card and the split."""
-    stored = torch.load(path, map_location="cpu", weights_only=True)
-    if stored["teacher_sha256"] != card["sha256"]:
-        raise ValueError(f"{path}: computed from another teacher (sha256 {stored['teacher_sha256'][:12]}…, "
-                         f"card {card['sha256'][:12]}…); rerun teacher_features")
-    if list(stored["classnames"]) != list(classnames):
-        raise ValueError(f"{path}: class names differ from the split's; rerun teacher_features")
-    return stored["features"].float()
 
 
 @torch.no_grad()

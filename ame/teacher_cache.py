@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from ame.data import load_split, read_shots
 from ame.data.plan import AugmentationPlan, training_set
 from ame.io import torch_save
-from ame.prompt_tuning import load_teacher, read_text_features
+from ame.models.load import load_teacher, read_text_features
 from ame.runtime import autocast, block_type_for, resolve_device
 
 FORMAT = 1

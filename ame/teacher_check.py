@@ -17,7 +17,7 @@ from ame import contracts
 from ame.data import ImageSet, build_transform, load_split
 from ame.evaluate import evaluation_classes, features_and_labels, scores
 from ame.io import write_json
-from ame.prompt_tuning import load_teacher, read_text_features
+from ame.models.load import load_teacher, read_text_features
 from ame.runtime import autocast, device_name, resolve_device
 
 

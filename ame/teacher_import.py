@@ -11,12 +11,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import torch
-
 from ame.io import read_json, sha256_file, torch_save, write_json
 from ame.models import promptkd
 from ame.models.teachers import locate_checkpoint
-from ame.prompt_tuning import build_teacher
+from ame.models.load import build_teacher
 
 FORMAT = "promptkd"
 
@@ -59,10 +57,3 @@ def import_teacher(params: dict, backbone_card: Path, out_weights: Path, out_car
     print(f"[teacher {params['dataset']}] converted {path} ({summary['consumed']} tensors; ignored "
           f"{summary['ignored']})", file=sys.stderr, flush=True)
     return card
-
-
-def load_imported(teacher, card: dict, card_path: Path):
-    """Load an imported teacher's converted tensors (the weights file a card names) into `teacher`."""
-    weights = Path(card_path).parent / card["file"]
-    saved = torch.load(weights, map_location="cpu", weights_only=True)
-    return promptkd.load_converted(teacher, saved["state"], saved.get("kept", ()), where=str(weights))

@@ -34,8 +34,7 @@ from ame.io import read_json, sha256_file, sha256_json, torch_save, write_bytes,
 from ame.kd import kd_loss
 from ame.models.student import Student
 from ame.optim import build_optimizer, epoch_lr, set_lr
-from ame.pretrain import load_backbone
-from ame.prompt_tuning import load_teacher, read_text_features
+from ame.models.load import load_backbone, load_teacher, read_text_features
 from ame.rsm import RSM
 from ame.runtime import (autocast, block_type_for, device_name, git_sha, package_versions, resolve_device,
                          seed_everything)

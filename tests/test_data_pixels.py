@@ -1,7 +1,5 @@
 """Every image mode PIL opens is decoded to 8-bit RGB with its content, or rejected by name."""
 
-import io
-
 import numpy as np
 import pytest
 from PIL import Image

@@ -52,13 +52,13 @@ def test_comments_docstrings_and_formatting_change_no_fingerprint(package):
     runs, report = _codes()
     _edit(package, "rsm.py", "import torch\n", "import torch  # a comment\n\n\n")
     _edit(package, "train.py", '"""', '"""An edited docstring. ', )
-    _edit(package, "report/tables.py", "N_BOOT = 10_000", "N_BOOT = (\n    10_000\n)  # resamples")
+    _edit(package, "report/stats.py", "N_BOOT = 10_000", "N_BOOT = (\n    10_000\n)  # resamples")
     assert _codes() == (runs, report)
 
 
 def test_report_code_changes_only_the_reports_fingerprint(package):
     runs, report = _codes()
-    _edit(package, "report/tables.py", "N_BOOT = 10_000", "N_BOOT = 20_000")
+    _edit(package, "report/stats.py", "N_BOOT = 10_000", "N_BOOT = 20_000")
     after, report_after = _codes()
     assert after == runs and report_after != report
 

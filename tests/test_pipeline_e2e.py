@@ -156,7 +156,7 @@ def test_editing_a_statement_of_the_rsm_module_plans_exactly_the_rsm_runs_and_th
 
 
 def test_editing_the_report_code_plans_only_the_report(project):
-    out = _plan_with_edit(project, "ame/report/tables.py", "N_BOOT = 10_000", "N_BOOT = 20_000")
+    out = _plan_with_edit(project, "ame/report/stats.py", "N_BOOT = 10_000", "N_BOOT = 20_000")
     assert job_counts(out) == {"report": 1, "all": 1, "total": 2}
 
 

@@ -12,7 +12,6 @@ from ame.models.clip import create_clip
 from ame.models.student import Student
 from ame.runtime import autocast, block_type_for
 from ame.train import distill
-from tests.test_train import world  # noqa: F401  (the minimal run fixture)
 
 # bf16 keeps 8 mantissa bits (relative step 2^-8 = 0.004). Through the tiny student's 6 layers and
 # the projector its unit-norm features differ from fp32 by 0.003-0.005 per coordinate at most

@@ -11,10 +11,11 @@ import pytest
 from ame.report import reference
 from ame.report.collect import COLUMNS
 from ame.spec.methods import METHODS
-from ame.report.tables import (
-    bootstrap_ci, harmonic_mean, rsm_effect, select_scores, setting_key, table1, table1_markdown,
-    table2, to_csv_text, write_tables,
-)
+from ame.report.order import setting_key
+from ame.report.render import table1_markdown, to_csv_text
+from ame.metrics import harmonic_mean
+from ame.report.stats import bootstrap_ci, rsm_effect, select_scores
+from ame.report.tables import table1, table2, write_tables
 
 
 def hm(b, n):

@@ -14,7 +14,6 @@ from ame.optim import build_optimizer, epoch_lr
 from ame.spec import load_preset, run_spec
 from ame.spec.run import Prompts, RSMSettings
 from ame.train import distill
-from tests.test_train import world  # noqa: F401  (the minimal run fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS_AT_200 = {"FGVCAircraft", "Flowers102", "DTD"}

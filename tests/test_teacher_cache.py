@@ -14,14 +14,13 @@ from ame.data.plan import AugmentationPlan, training_set
 from ame.io import read_json
 from ame.kd import kd_loss
 from ame.models.student import Student
-from ame.pretrain import load_backbone
-from ame.prompt_tuning import load_teacher
+from ame.models.load import load_backbone
+from ame.models.load import load_teacher
 from ame.spec import RunSpec, load_preset, run_spec
 from ame.spec.grid import teacher_cache_params
 from ame.spec.run import RSMSettings
 from ame.teacher_cache import TeacherCache, build, compress, expand, storage_k, table_bytes, teacher_logits
 from ame.train import RunInputs, distill
-from tests.test_train import world  # noqa: F401  (the minimal run fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")

@@ -17,7 +17,7 @@ from ame.fetch import ChecksumError, FetchError, sha256_bytes
 from ame.io import read_json, sha256_file, write_json
 from ame.models.clip import create_clip, get_tokenizer
 from ame.models.teachers import CHECKSUMS, HOSTS, TEACHERS, locate_checkpoint, released_teacher
-from ame.prompt_tuning import load_teacher
+from ame.models.load import load_teacher
 from ame.report.teacher_check import write_teacher_check
 from ame.spec import preset as preset_module
 from ame.spec import validate_preset

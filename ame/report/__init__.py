@@ -11,6 +11,7 @@ only when used.
 
 from ame.report.build import build_report
 from ame.report.collect import collect_runs
-from ame.report.tables import rsm_effect, table1, table2, write_tables
+from ame.report.stats import rsm_effect
+from ame.report.tables import table1, table2, write_tables
 
 __all__ = ["build_report", "collect_runs", "rsm_effect", "table1", "table2", "write_tables"]

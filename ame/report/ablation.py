@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ame.evaluate import harmonic_mean
+from ame.metrics import harmonic_mean
 from ame.io import write_text
 from ame.report.collect import collect_runs
 

@@ -13,7 +13,9 @@ from ame.io import write_json
 from ame.report.collect import collect_runs
 from ame.report.dvc_metrics import write_dvc_metrics
 from ame.report.plan import PREFERRED_HEATMAPS, PREFERRED_TSNE, choose, preferred_pairs
-from ame.report.tables import RSM_PAIRS, _dataset_key, metrics_summary, setting_key, write_tables
+from ame.report.order import dataset_key, setting_key
+from ame.report.stats import RSM_PAIRS
+from ame.report.tables import metrics_summary, write_tables
 
 
 
@@ -85,7 +87,7 @@ def build_report(run_dirs, tables_dir: str | os.PathLike,
     runs = collect_runs(run_dirs)
     # Choose the figure datasets first, so a bad request fails before anything is written.
     by_ds = _best_pair_per_dataset(_pair_cells(_embedding_runs(runs)))
-    available = sorted(by_ds, key=_dataset_key)
+    available = sorted(by_ds, key=dataset_key)
     tsne_ds = choose(tsne_dataset, PREFERRED_TSNE, available, 1, "tsne_dataset")
     heat_ds = choose(heatmap_datasets, PREFERRED_HEATMAPS, available, 2, "heatmap_datasets")
 

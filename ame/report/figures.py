@@ -24,8 +24,8 @@ from matplotlib.lines import Line2D
 from ame import contracts
 from ame.io import atomic_path
 from ame.report.reference import AVERAGE
-from ame.report.tables import _dataset_key, _method_key, setting_key
-from ame.spec.methods import DISTILL_METHODS, METHODS
+from ame.report.order import dataset_key, setting_key
+from ame.spec.methods import DISTILL_METHODS, METHODS, method_order
 
 DPI = 120
 MAX_TSNE_POINTS = 600
@@ -113,7 +113,7 @@ def tsne_figure(pairs: Mapping[str, Mapping[str, object]], out_png: str | os.Pat
     deterministically, coloured by class, with one class legend.
     """
     settings = _sorted_settings(pairs)
-    methods = sorted({m for s in settings for m in pairs[s]}, key=_method_key)
+    methods = sorted({m for s in settings for m in pairs[s]}, key=method_order)
     if not settings or not methods:
         raise ValueError("tsne_figure: no embeddings given")
     fig = Figure(figsize=(3.2 * len(settings) + 1.8, 3.0 * len(methods)), layout="constrained")
@@ -214,7 +214,7 @@ def accuracy_vs_shots(table_df: pd.DataFrame, out_png: str | os.PathLike,
     df = table_df[table_df["method"].isin(list(methods) + ["zeroshot"])]
     trained = df[df["method"] != "zeroshot"]
     settings = _sorted_settings(set(trained["setting"]))
-    datasets = sorted(set(df["dataset"]), key=_dataset_key)
+    datasets = sorted(set(df["dataset"]), key=dataset_key)
     n = max(1, len(datasets))
     ncols = min(4, n)
     nrows = math.ceil(n / ncols)

@@ -15,7 +15,8 @@ import pandas as pd
 from ame import contracts
 from ame.io import read_json, write_text
 from ame.report.reference import canonical_dataset, promptkd_table1, promptkd_table2
-from ame.report.tables import _dataset_key, _f, _md_table, to_csv_text
+from ame.report.order import dataset_key
+from ame.report.render import fmt, md_table, to_csv_text
 
 COLUMNS = ["task", "dataset", "source", "base", "new", "hm", "accuracy",
            "promptkd_base", "promptkd_new", "promptkd_hm", "promptkd_accuracy",
@@ -59,7 +60,7 @@ def teacher_check_table(checks: pd.DataFrame) -> pd.DataFrame:
     df = pd.DataFrame(rows)[COLUMNS]
     for c in COLUMNS[3:-1]:
         df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
-    order = sorted(range(len(df)), key=lambda i: (df["task"].iloc[i] != "base2new", _dataset_key(df["dataset"].iloc[i])))
+    order = sorted(range(len(df)), key=lambda i: (df["task"].iloc[i] != "base2new", dataset_key(df["dataset"].iloc[i])))
     return df.iloc[order].reset_index(drop=True)
 
 
@@ -72,17 +73,17 @@ def teacher_check_markdown(table: pd.DataFrame, preset: str) -> str:
     b2n = table[table["task"] == "base2new"]
     if not b2n.empty:
         lines += ["## Base-to-new (Base / New / HM)", "",
-                  _md_table(["Dataset", "Teacher", "Base", "New", "HM", "PromptKD Base", "PromptKD New",
+                  md_table(["Dataset", "Teacher", "Base", "New", "HM", "PromptKD Base", "PromptKD New",
                              "PromptKD HM", "Δ HM"],
-                            [[r.dataset, SOURCE_LABEL.get(r.source, r.source), _f(r.base), _f(r.new), _f(r.hm),
-                              _f(r.promptkd_base), _f(r.promptkd_new), _f(r.promptkd_hm), _f(r.delta_hm, True)]
+                            [[r.dataset, SOURCE_LABEL.get(r.source, r.source), fmt(r.base), fmt(r.new), fmt(r.hm),
+                              fmt(r.promptkd_base), fmt(r.promptkd_new), fmt(r.promptkd_hm), fmt(r.delta_hm, True)]
                              for r in b2n.itertuples()]), ""]
     xd = table[table["task"] == "xd"]
     if not xd.empty:
         lines += ["## Cross-dataset teacher (all-class accuracy)", "",
-                  _md_table(["Dataset", "Teacher", "Accuracy", "PromptKD", "Δ"],
-                            [[r.dataset, SOURCE_LABEL.get(r.source, r.source), _f(r.accuracy),
-                              _f(r.promptkd_accuracy), _f(r.delta_accuracy, True)] for r in xd.itertuples()]), ""]
+                  md_table(["Dataset", "Teacher", "Accuracy", "PromptKD", "Δ"],
+                            [[r.dataset, SOURCE_LABEL.get(r.source, r.source), fmt(r.accuracy),
+                              fmt(r.promptkd_accuracy), fmt(r.delta_accuracy, True)] for r in xd.itertuples()]), ""]
     if table.empty:
         lines += ["No teacher checks found.", ""]
     return "\n".join(lines)

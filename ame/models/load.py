@@ -1,0 +1,78 @@
+"""Loading what the pipeline stored, whatever produced it: a backbone from its card (weights trained
+by `ame backbone`, or an open_clip tag), a teacher from its card (prompts tuned by `ame teacher`, or
+PromptKD's released checkpoint converted by `ame.teacher_import`), and a dataset's stored teacher
+text features. Every step and every user script loads through here.
+
+Cards are JSON files beside the weights they describe (`arch`, `weights`, `file`, `sha256`,
+`params`; a teacher card adds `backbone_card` and, for converted checkpoints, `format: promptkd`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ame.io import read_json
+from ame.models import promptkd
+from ame.models.clip import create_clip, get_tokenizer
+from ame.models.teacher import Teacher
+
+
+def load_backbone(card_path: str | Path, block_type: str | None = None):
+    """(CLIP model in eval mode, card) for the backbone a card describes.
+
+    `block_type` ("custom" or None) picks the towers' attention block; both have the same
+    state-dict keys, so either loads the same weights. `ame.runtime.block_type_for(precision)`
+    gives the one to use (custom under bf16, where it is open_clip's fast CPU path).
+    """
+    card_path = Path(card_path)
+    card = read_json(card_path)
+    if card["weights"] == "pretrain":
+        model = create_clip(card["arch"], block_type=block_type)
+        weights = card_path.parent / card["file"]
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    else:
+        model = create_clip(card["arch"], pretrained=card["weights"], block_type=block_type)
+    return model.eval(), card
+
+
+def build_teacher(params: dict, backbone_card: str | Path, block_type: str | None = None) -> Teacher:
+    """A teacher with freshly initialised prompts (`params`: prompt_tokens, prompt_depth, ctx_init)
+    on the backbone a card describes."""
+    clip, card = load_backbone(backbone_card, block_type=block_type)
+    return Teacher(clip, get_tokenizer(card["arch"]), params["prompt_tokens"], params["prompt_depth"],
+                   params["ctx_init"])
+
+
+def load_teacher(card_path: str | Path, device: torch.device,
+                 block_type: str | None = None) -> tuple[Teacher, dict]:
+    """(frozen teacher on `device`, card): backbone + tuned prompt tensors, or backbone + converted
+    PromptKD tensors (card format 'promptkd', see `ame.teacher_import`).
+
+    Raises KeyError for tensors the teacher does not have."""
+    card_path = Path(card_path)
+    card = read_json(card_path)
+    teacher = build_teacher(card["params"], card["backbone_card"], block_type=block_type)
+    weights = card_path.parent / card["file"]
+    if card.get("format") == "promptkd":
+        saved = torch.load(weights, map_location="cpu", weights_only=True)
+        promptkd.load_converted(teacher, saved["state"], saved.get("kept", ()), where=str(weights))
+    else:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        missing = teacher.load_state_dict(state["prompts"], strict=False)
+        if missing.unexpected_keys:
+            raise KeyError(f"{card_path}: unexpected teacher tensors {missing.unexpected_keys[:5]}")
+    return teacher.to(device).eval().requires_grad_(False), card
+
+
+def read_text_features(path: str | Path, card: dict, classnames: list[str]) -> torch.Tensor:
+    """The C x d text features `ame teacher-features` stored, checked against the teacher card
+    (sha256) and the split's class names; ValueError naming the file otherwise."""
+    stored = torch.load(path, map_location="cpu", weights_only=True)
+    if stored["teacher_sha256"] != card["sha256"]:
+        raise ValueError(f"{path}: computed from another teacher (sha256 {stored['teacher_sha256'][:12]}…, "
+                         f"card {card['sha256'][:12]}…); rerun teacher_features")
+    if list(stored["classnames"]) != list(classnames):
+        raise ValueError(f"{path}: class names differ from the split's; rerun teacher_features")
+    return stored["features"].float()
