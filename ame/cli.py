@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+import logging
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 def _params(text: str) -> dict:
@@ -78,7 +80,7 @@ def cmd_code_files(args) -> None:
     for path in files_of_steps(args.steps):
         print(path)
     for step in args.steps:
-        print(f"# {step}: fingerprint {fingerprint(step)}", file=sys.stderr)
+        log.info(f"# {step}: fingerprint {fingerprint(step)}")
 
 
 def cmd_prepare(args) -> None:
@@ -169,15 +171,14 @@ def cmd_distill(args) -> None:
         key = run_key(spec, inputs) if grouped else None
         # A rerun of a grouped job (killed during a later seed) keeps the seeds it had finished.
         if grouped and restore_finished(Path(out_dir), Path(scratch), key):
-            print(f"[distill] {out_dir}: finished earlier in this job; restored, not retrained", file=sys.stderr,
-                  flush=True)
+            log.info(f"[distill] {out_dir}: finished earlier in this job; restored, not retrained")
             continue
         metrics = distill(spec, inputs, Path(out_dir), Path(scratch), save_minutes=args.save_minutes,
                           collapse_percent=args.warn_collapse_percent)
         if grouped:
             keep_finished(Path(out_dir), Path(scratch), key)
         summary = {k: metrics[k] for k in ("base", "new", "hm", "accuracy") if metrics[k] is not None}
-        print(f"[distill] {out_dir}: {summary}", file=sys.stderr, flush=True)
+        log.info(f"[distill] {out_dir}: {summary}")
     for scratch in args.scratch_dirs:
         drop_finished(Path(scratch))
 
@@ -188,7 +189,7 @@ def cmd_teacher_cache(args) -> None:
 
     summary = build(_params(args.params), args.seed, Path(args.split), Path(args.shots), Path(args.teacher),
                     Path(args.text_features), Path(args.out))
-    print(f"[teacher-cache] {args.out}: {summary}", file=sys.stderr, flush=True)
+    log.info(f"[teacher-cache] {args.out}: {summary}")
 
 
 def cmd_zeroshot(args) -> None:
@@ -230,6 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text[:1].upper() + help_text[1:] + ".")
         p.set_defaults(func=func)
         p.add_argument("--threads", type=int, default=1, help="torch threads (Snakemake passes the rule's)")
+        loud = p.add_mutually_exclusive_group()
+        loud.add_argument("--quiet", dest="verbosity", action="store_const", const=-1, default=0,
+                          help="log warnings and errors only")
+        loud.add_argument("--verbose", dest="verbosity", action="store_const", const=1, help="log debug detail too")
         return p
 
     p = add("validate", cmd_validate, "validate a preset file (default: the active one, config/config.yaml)")
@@ -308,11 +313,14 @@ def main(argv: list[str] | None = None) -> None:
     from ame.io import OutputError
 
     args = build_parser().parse_args(argv)
+    from ame.logs import setup_logging
+
+    setup_logging(args.verbosity)
     try:
         args.func(args)
     except (ValueError, FileNotFoundError, NotImplementedError, FetchError, OutputError, FloatingPointError) as err:
         # Input and configuration problems: the message says what to fix; a traceback adds nothing.
-        print(f"ame {args.command}: error: {err}", file=sys.stderr)
+        log.error(f"ame {args.command}: error: {err}")
         raise SystemExit(1) from None
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import sys
@@ -30,6 +31,8 @@ from pathlib import Path
 from filelock import FileLock
 
 from ame.io import folder_lock, sha256_file, write_json
+
+log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
 
@@ -193,8 +196,8 @@ def verify(path: Path, sha256: str | None, *, name: str, store: ChecksumStore | 
             usable(path)
         if store is not None:
             store.record(name, digest)
-        print(f"[fetch] {name}: sha256 {digest} (no published checksum; recorded"
-              f"{f' in {store.path}' if store else ''}, later downloads must match)", file=sys.stderr)
+        log.info(f"[fetch] {name}: sha256 {digest} (no published checksum; recorded"
+              f"{f' in {store.path}' if store else ''}, later downloads must match)")
         return digest
     if digest != expected:
         entry = f"remove the entry '{name}' from {store.path}" if store and not sha256 else \

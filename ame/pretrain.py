@@ -8,10 +8,9 @@ plain diagonal target would call most same-class pairs negatives.
 
 from __future__ import annotations
 
+import logging
 import math
 import random
-import sys
-import time
 from pathlib import Path
 
 import torch
@@ -19,8 +18,11 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from ame.data import ImageSet, build_transform, load_split
+from ame.engine import Trainable, fit
 from ame.io import sha256_file, torch_save, write_json
 from ame.models.clip import create_clip, get_tokenizer
+
+log = logging.getLogger(__name__)
 
 # Generic templates plus per-dataset "style" templates, so the text tower learns the class word
 # and the image tower learns to ignore the domain. ZERO_SHOT_TEMPLATE is what zero-shot uses.
@@ -67,44 +69,61 @@ def zero_shot_accuracy(model, tokenizer, items, classnames, image_size: int, bat
     return 100.0 * correct / max(total, 1)
 
 
+class _Contrastive(Trainable):
+    """CLIP trained contrastively on captioned images; per-step linear warm-up, then cosine."""
+
+    def __init__(self, model, tokenizer, loader: DataLoader, params: dict) -> None:
+        self.model, self.tokenizer, self.loader, self.base_lr = model, tokenizer, loader, params["lr"]
+        self.name = f"pretrain {params['arch']}"
+        self.steps = params["epochs"] * len(loader)
+        self.warmup = max(1, int(self.steps * params["warmup_fraction"]))
+
+    def batches(self, epoch: int, first_step: int):
+        if first_step:
+            raise ValueError("pre-training restarts only at an epoch boundary (its loader shuffles)")
+        return self.loader
+
+    def lr(self, epoch: int, step: int) -> float:
+        s = epoch * len(self.loader) + step
+        return self.base_lr * (min(1.0, (s + 1) / self.warmup)
+                               * 0.5 * (1 + math.cos(math.pi * min(s, self.steps) / self.steps)))
+
+    def start_epoch(self, epoch: int) -> None:
+        self.model.train()
+
+    def training_step(self, batch, epoch: int, step: int) -> dict[str, torch.Tensor]:
+        images, captions = batch
+        image_f = F.normalize(self.model.encode_image(images), dim=-1)
+        text_f = F.normalize(self.model.encode_text(self.tokenizer(list(captions))), dim=-1)
+        return {"loss": contrastive_loss(image_f, text_f, list(captions), self.model.logit_scale.exp().clamp(max=100))}
+
+    def weights(self) -> dict:
+        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def load_weights(self, state: dict) -> None:
+        self.model.load_state_dict(state)
+
+
 def pretrain(params: dict, split_paths: list[Path], out_weights: Path, out_card: Path, seed: int = 0) -> dict:
     """Train `params['arch']` contrastively; write its weights and a card (arch, sha256, val zero-shot)."""
     torch.manual_seed(seed)
     model = create_clip(params["arch"])
     # open_clip's N(0, 0.02) token init suits web-scale data; from scratch on ten-class captions it
     # leaves all captions nearly identical for hundreds of steps, so start with distinct words.
-    torch.nn.init.normal_(model.token_embedding.weight, std=0.5)
+    torch.nn.init.normal_(model.token_embedding.weight, std=params["token_init_std"])
     tokenizer = get_tokenizer(params["arch"])
     size = params["image_size"]
     splits = [load_split(p) for p in split_paths]
-    train_sets = [_Captioned(ImageSet(s.items("train"), build_transform(True, size, (0.6, 1.0), hflip=False)),
+    train_sets = [_Captioned(ImageSet(s.items("train"), build_transform(True, size, (params["scale_min"], 1.0), hflip=False)),
                              s.dataset, s.classnames, seed + i) for i, s in enumerate(splits)]
     loader = DataLoader(torch.utils.data.ConcatDataset(train_sets), batch_size=params["batch_size"], shuffle=True,
                         drop_last=True, generator=torch.Generator().manual_seed(seed))
     trainable = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trainable, lr=params["lr"], weight_decay=params["weight_decay"])
-    steps = params["epochs"] * len(loader)
-    warmup = max(1, steps // 20)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
-    start = time.time()
-    for epoch in range(params["epochs"]):
-        model.train()
-        total = 0.0
-        for images, captions in loader:
-            image_f = F.normalize(model.encode_image(images), dim=-1)
-            text_f = F.normalize(model.encode_text(tokenizer(list(captions))), dim=-1)
-            loss = contrastive_loss(image_f, text_f, list(captions), model.logit_scale.exp().clamp(max=100))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += loss.item()
-        print(f"[pretrain {params['arch']}] epoch {epoch + 1}/{params['epochs']} loss {total / len(loader):.3f} "
-              f"({time.time() - start:.0f}s)", file=sys.stderr, flush=True)
+    fit(_Contrastive(model, tokenizer, loader, params), opt, epochs=params["epochs"], steps_per_epoch=len(loader))
     val = {s.dataset: round(zero_shot_accuracy(model, tokenizer, s.items("val"), s.classnames, size), 2)
            for s in splits}
-    print(f"[pretrain {params['arch']}] zero-shot accuracy on val splits: {val}", file=sys.stderr, flush=True)
+    log.info(f"[pretrain {params['arch']}] zero-shot accuracy on val splits: {val}")
     torch_save(model.state_dict(), out_weights)
     card = {"arch": params["arch"], "weights": "pretrain", "file": out_weights.name,
             "sha256": sha256_file(out_weights), "val_zero_shot_accuracy": val, "params": params}

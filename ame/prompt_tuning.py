@@ -6,8 +6,7 @@ shots of the base classes only; the cross-dataset teacher sees all classes of th
 
 from __future__ import annotations
 
-import sys
-import time
+import logging
 from pathlib import Path
 
 import torch
@@ -15,11 +14,47 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from ame.data import ImageSet, build_transform, load_split, read_shots
+from ame.engine import Trainable, fit
 from ame.evaluate import features_and_labels, subset_accuracy
 from ame.io import read_json, sha256_file, torch_save, write_json
 from ame.models.load import build_teacher, load_teacher
-from ame.optim import build_optimizer, epoch_lr, set_lr
+from ame.optim import build_optimizer, epoch_lr
 from ame.runtime import autocast, resolve_device, seed_everything
+
+log = logging.getLogger(__name__)
+
+
+class _PromptTuning(Trainable):
+    """IVLP prompts trained by cross-entropy over the trained classes' text features."""
+
+    def __init__(self, teacher, loader: DataLoader, names: list[str], optim: dict, params: dict, device,
+                 name: str) -> None:
+        self.teacher, self.loader, self.names, self.optim, self.device = teacher, loader, names, optim, device
+        self.scale, self.precision, self.name = params["logit_scale"], params["precision"], name
+
+    def batches(self, epoch: int, first_step: int):
+        if first_step:
+            raise ValueError("prompt tuning restarts only at an epoch boundary (its loader shuffles)")
+        return self.loader
+
+    def lr(self, epoch: int, step: int) -> float:
+        return epoch_lr(self.optim, epoch)
+
+    def start_epoch(self, epoch: int) -> None:
+        self.teacher.train()
+
+    def training_step(self, batch, epoch: int, step: int) -> dict[str, torch.Tensor]:
+        images, labels = batch
+        with autocast(self.device, self.precision):
+            logits = self.scale * self.teacher.encode_image(images.to(self.device)) @ self.teacher.encode_text(
+                self.names).t()
+            return {"loss": F.cross_entropy(logits.float(), labels.to(self.device))}
+
+    def weights(self) -> dict:
+        return self.teacher.prompt_state()
+
+    def load_weights(self, state: dict) -> None:
+        self.teacher.load_state_dict(state, strict=False)
 
 
 def train_teacher(params: dict, backbone_card: Path, split_path: Path, shots_path: Path,
@@ -41,25 +76,10 @@ def train_teacher(params: dict, backbone_card: Path, split_path: Path, shots_pat
                         batch_size=params["batch_size"], shuffle=True, drop_last=len(items) >= params["batch_size"],
                         generator=torch.Generator().manual_seed(params["seed"]))
     trainable = [p for p in teacher.parameters() if p.requires_grad]
-    optim = {"lr": params["lr"], "momentum": 0.9, "weight_decay": 5e-4, "epochs": params["epochs"],
-             "warmup_epochs": 1, "warmup_lr": 1e-5}
+    optim = {k: params[k] for k in ("lr", "momentum", "weight_decay", "epochs", "warmup_epochs", "warmup_lr")}
     optimizer = build_optimizer(trainable, optim)
-    scale = params["logit_scale"]
-    start = time.time()
-    for epoch in range(params["epochs"]):
-        set_lr(optimizer, epoch_lr(optim, epoch))
-        teacher.train()
-        total = 0.0
-        for images, labels in loader:
-            with autocast(device, params["precision"]):
-                logits = scale * teacher.encode_image(images.to(device)) @ teacher.encode_text(names).t()
-                loss = F.cross_entropy(logits.float(), labels.to(device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.item()
-        print(f"[teacher {split.dataset}] epoch {epoch + 1}/{params['epochs']} CE {total / len(loader):.3f} "
-              f"({time.time() - start:.0f}s)", file=sys.stderr, flush=True)
+    task = _PromptTuning(teacher, loader, names, optim, params, device, f"teacher {split.dataset}")
+    fit(task, optimizer, epochs=params["epochs"], steps_per_epoch=len(loader))
 
     teacher.eval()
     val_items = split.items("val") or split.items("train")
@@ -70,7 +90,7 @@ def train_teacher(params: dict, backbone_card: Path, split_path: Path, shots_pat
     val = {"trained_classes": round(subset_accuracy(feats, labels, text, classes), 2)}
     if not params["all_classes"]:
         val["new_classes"] = round(subset_accuracy(feats, labels, text, split.new_labels()), 2)
-    print(f"[teacher {split.dataset}] val accuracy {val}", file=sys.stderr, flush=True)
+    log.info(f"[teacher {split.dataset}] val accuracy {val}")
     torch_save({"prompts": teacher.prompt_state(), "classes": classes}, out_weights)
     card = {"arch": read_json(backbone_card)["arch"], "backbone_card": str(backbone_card),
             "backbone_sha256": read_json(backbone_card)["sha256"], "file": out_weights.name,

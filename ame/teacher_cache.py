@@ -29,7 +29,7 @@ memory-mapped), so a cache must fit in RAM; ImageNet full-shot needs top-k and a
 
 from __future__ import annotations
 
-import sys
+import logging
 import time
 from pathlib import Path
 
@@ -41,6 +41,8 @@ from ame.data.plan import AugmentationPlan, training_set
 from ame.io import torch_save
 from ame.models.load import load_teacher, read_text_features
 from ame.runtime import autocast, block_type_for, resolve_device
+
+log = logging.getLogger(__name__)
 
 FORMAT = 1
 _DTYPES = {"float16": torch.float16, "float32": torch.float32}
@@ -114,8 +116,8 @@ def build(params: dict, seed: int, split_path: Path, shots_path: Path, teacher_c
                                     params["precision"])
             for name, table in compress(F.log_softmax(logits.float(), dim=-1).cpu(), k, params["dtype"]).items():
                 rows.setdefault(name, []).append(table)
-        print(f"[teacher-cache {split.dataset}/{params['setting']}/seed{seed}] epoch {epoch + 1}/{epochs} "
-              f"({time.time() - started:.0f}s)", file=sys.stderr, flush=True)
+        log.info(f"[teacher-cache {split.dataset}/{params['setting']}/seed{seed}] epoch {epoch + 1}/{epochs} "
+              f"({time.time() - started:.0f}s)")
     tables = {name: torch.cat(parts).reshape(epochs, positions, -1) for name, parts in rows.items()}
     torch_save({"format": FORMAT, "params": params, "seed": seed, "teacher_sha256": card["sha256"],
                 "classes": classes, "batch_size": batch, "top_k": k, "order": plan.order, "seeds": plan.seeds,

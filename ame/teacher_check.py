@@ -8,7 +8,7 @@ features — and with released teachers it is the one end-to-end test that conve
 
 from __future__ import annotations
 
-import sys
+import logging
 from pathlib import Path
 
 import torch
@@ -19,6 +19,8 @@ from ame.evaluate import evaluation_classes, features_and_labels, scores
 from ame.io import write_json
 from ame.models.load import load_teacher, read_text_features
 from ame.runtime import autocast, device_name, resolve_device
+
+log = logging.getLogger(__name__)
 
 
 @torch.no_grad()
@@ -39,7 +41,6 @@ def check_teacher(params: dict, card_path: Path, features_path: Path, split_path
               "device": device_name(device), "precision": params["precision"]}
     contracts.validate(result, contracts.TEACHER_CHECK, where=str(out_path))
     write_json(out_path, result)
-    print(f"[teacher-check {task}/{split.dataset}] "
-          f"{ {k: result[k] for k in ('base', 'new', 'hm', 'accuracy') if result[k] is not None} }",
-          file=sys.stderr, flush=True)
+    log.info(f"[teacher-check {task}/{split.dataset}] "
+          f"{ {k: result[k] for k in ('base', 'new', 'hm', 'accuracy') if result[k] is not None} }")
     return result

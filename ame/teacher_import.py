@@ -8,13 +8,15 @@ which the checkpoint lacks), so later steps need neither the release file nor th
 
 from __future__ import annotations
 
-import sys
+import logging
 from pathlib import Path
 
 from ame.io import read_json, sha256_file, torch_save, write_json
 from ame.models import promptkd
-from ame.models.teachers import locate_checkpoint
 from ame.models.load import build_teacher
+from ame.models.teachers import locate_checkpoint
+
+log = logging.getLogger(__name__)
 
 FORMAT = "promptkd"
 
@@ -26,11 +28,9 @@ def _scalar(value):
 def _warn_skips(dataset: str, summary: dict) -> None:
     kept = [k for k in summary["kept_from_backbone"] if k not in promptkd.NOT_IN_CHECKPOINT]
     if summary["unknown_skipped"]:
-        print(f"[teacher {dataset}] warning: skipped tensors outside the mapping: {summary['unknown_skipped']}",
-              file=sys.stderr, flush=True)
+        log.warning(f"[teacher {dataset}] skipped tensors outside the mapping: {summary['unknown_skipped']}")
     if kept:
-        print(f"[teacher {dataset}] warning: absent from the checkpoint, kept the backbone's weights: {kept}",
-              file=sys.stderr, flush=True)
+        log.warning(f"[teacher {dataset}] absent from the checkpoint, kept the backbone's weights: {kept}")
 
 
 def import_teacher(params: dict, backbone_card: Path, out_weights: Path, out_card: Path, *,
@@ -54,6 +54,6 @@ def import_teacher(params: dict, backbone_card: Path, out_weights: Path, out_car
                        "val_result": _scalar(checkpoint.get("val_result"))},
             "conversion": summary, "params": params}
     write_json(out_card, card)
-    print(f"[teacher {params['dataset']}] converted {path} ({summary['consumed']} tensors; ignored "
-          f"{summary['ignored']})", file=sys.stderr, flush=True)
+    log.info(f"[teacher {params['dataset']}] converted {path} ({summary['consumed']} tensors; ignored "
+          f"{summary['ignored']})")
     return card

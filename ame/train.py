@@ -16,10 +16,9 @@ from __future__ import annotations
 import copy
 import csv
 import io
+import logging
 import math
 import shutil
-import sys
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,19 +28,22 @@ import torch
 from ame import contracts
 from ame.data import ImageSet, build_transform, load_split, read_shots
 from ame.data.plan import AugmentationPlan, training_set
+from ame.engine import Checkpointing, EpochRecord, Trainable, fit
 from ame.evaluate import evaluation_classes, features_and_labels, scores, subset_accuracy
 from ame.io import read_json, sha256_file, sha256_json, torch_save, write_bytes, write_json, write_npz, write_text
 from ame.kd import kd_loss
-from ame.models.student import Student
-from ame.optim import build_optimizer, epoch_lr, set_lr
 from ame.models.load import load_backbone, load_teacher, read_text_features
+from ame.models.student import Student
+from ame.optim import build_optimizer, epoch_lr
 from ame.rsm import RSM
 from ame.runtime import (autocast, block_type_for, device_name, git_sha, package_versions, resolve_device,
                          seed_everything)
-from ame.teacher_cache import TeacherCache, teacher_logits
 from ame.spec.layout import RUN_FILES
 from ame.spec.methods import method, run_code
 from ame.spec.run import RunSpec
+from ame.teacher_cache import TeacherCache, teacher_logits
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -60,20 +62,6 @@ def _save_history(path: Path, rows: list[dict]) -> None:
     writer.writeheader()
     writer.writerows(rows)
     write_text(path, buf.getvalue())
-
-
-def _rng_state() -> dict:
-    import random
-
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-
-
-def _set_rng_state(state: dict) -> None:
-    import random
-
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
 
 
 def _teacher_or_cache(spec: RunSpec, inputs: RunInputs, plan: AugmentationPlan, classes: int,
@@ -95,30 +83,101 @@ def write_params(out_dir: Path, spec: RunSpec) -> None:
     write_json(out_dir / "params.json", spec.to_dict())
 
 
+class _Distillation(Trainable):
+    """One student (+ RSM) trained by KD from the teacher (online, or read from its cache)."""
+
+    advice = "Lower optim.lr or rsm.omega, or use runtime.precision: fp32"
+
+    def __init__(self, spec: RunSpec, student: Student, rsm: RSM | None, text: torch.Tensor, teacher, cache,
+                 plan: AugmentationPlan, train_set, select_set, select_classes, device, collapse_percent: float,
+                 rows: int) -> None:
+        self.spec, self.student, self.rsm, self.text, self.teacher, self.cache = spec, student, rsm, text, teacher, cache
+        self.plan, self.train_set, self.select_set, self.select_classes = plan, train_set, select_set, select_classes
+        self.device, self.collapse_percent, self.rows = device, collapse_percent, rows
+        self.name = f"{spec.task}/{spec.dataset}/{spec.setting}/{spec.method}/seed{spec.seed}"
+        self.optim = asdict(spec.optim)
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        with autocast(self.device, self.spec.precision):
+            return self.student(images)
+
+    def batches(self, epoch: int, first_step: int):
+        return self.plan.loader(self.train_set, epoch, self.optim["batch_size"], start_step=first_step)
+
+    def lr(self, epoch: int, step: int) -> float:
+        return epoch_lr(self.optim, epoch)
+
+    def start_epoch(self, epoch: int) -> None:
+        self.student.train()
+
+    def training_step(self, batch, epoch: int, step: int) -> dict[str, torch.Tensor]:
+        images, _ = batch  # labels are never used: the distillation is unsupervised
+        images = images.to(self.device)
+        kd_spec, precision = self.spec.kd, self.spec.precision
+        if self.cache is None:
+            t_logits = teacher_logits(self.teacher, images, self.text, kd_spec.logit_scale, self.device, precision)
+        else:
+            t_logits = self.cache.log_probs(epoch, step).to(self.device)  # log-probs: the same KD as the logits
+        with autocast(self.device, precision):
+            student_features = self.student(images)
+            student_logits = kd_spec.logit_scale * student_features @ self.text.t()
+        kd = kd_loss(student_logits.float(), t_logits.float(), kd_spec.temperature, kd_spec.weight)
+        if self.rsm is None:
+            entropy, omega = torch.zeros((), device=self.device), 0.0
+        else:
+            entropy, omega = self.rsm(student_features.float(), self.text), self.spec.rsm.omega
+        return {"L_KD": kd, "H(M)": entropy, "loss": kd + omega * entropy}
+
+    def evaluate(self, epoch: int) -> float:
+        self.student.eval()
+        # Model selection scores base-class test images only (all of them for cross-dataset).
+        return subset_accuracy(*features_and_labels(self.encode, self.select_set, self.spec.eval_batch_size,
+                                                    self.device), self.text.cpu(), self.select_classes)
+
+    def weights(self) -> dict:
+        return {"student": self.student.trainable_state(),
+                "rsm": copy.deepcopy(self.rsm.state_dict()) if self.rsm is not None else None}
+
+    def load_weights(self, state: dict) -> None:
+        self.student.load_trainable_state(state["student"])
+        if self.rsm is not None:
+            self.rsm.load_state_dict(state["rsm"])
+
+    def epoch_end(self, record: EpochRecord) -> None:
+        if self.rsm is None:
+            return
+        collapse = entropy_collapse(record.means["H(M)"], self.rows, self.collapse_percent)
+        if collapse:
+            log.warning(f"[{self.name}] epoch {record.epoch}: {collapse}")
+
+
+def _history_row(record: EpochRecord, rsm: bool) -> dict:
+    return {"epoch": record.epoch, "lr": f"{record.lr:.6g}", "kd_loss": f"{record.means.get('L_KD', 0.0):.6g}",
+            "rsm_entropy": f"{record.means.get('H(M)', 0.0):.6g}" if rsm else "",
+            "total_loss": f"{record.means.get('loss', 0.0):.6g}", "base_acc": f"{record.score:.4f}"}
+
+
 def distill(spec: RunSpec, inputs: RunInputs, out_dir: Path, scratch_dir: Path, *,
             save_minutes: float = 15.0, save_steps: int | None = None, collapse_percent: float = 5.0) -> dict:
-    """Train the student of run `spec`; write params.json, metrics.json, history.csv, embeddings.npz
-    and student.pt to out_dir.
+    """Train the student of run `spec` (through `ame.engine.fit`); write params.json, metrics.json,
+    history.csv, embeddings.npz and student.pt to out_dir.
 
-    Resume state (trainable weights, optimiser, scaler, RNG, the epoch's running loss sums, history,
-    best epoch) goes to scratch_dir/state.pt atomically at each epoch's end, every `save_minutes`
-    of training and (if given) every `save_steps` steps; a rerun after a kill at any moment resumes
-    from the last save, mid-epoch included, and writes the same bytes as an uninterrupted run.
-
-    A non-finite loss or gradient raises FloatingPointError (run, epoch, step, each loss term); an
-    epoch whose mean H(M) falls below `collapse_percent` % of its maximum log(C + B) is reported on
-    stderr as a collapsed manifold (a warning only; 0 turns it off).
+    Resume state goes to scratch_dir/state.pt at each epoch's end, every `save_minutes` of training
+    and (if given) every `save_steps` steps, keyed by the run's specification, code and inputs
+    (`run_key`); a rerun after a kill at any moment resumes from the last save, mid-epoch included,
+    and writes the same bytes as an uninterrupted run. A non-finite loss or gradient raises
+    FloatingPointError (run, epoch, step, each loss term); an epoch whose mean H(M) falls below
+    `collapse_percent` % of its maximum log(C + B) is reported on stderr as a collapsed manifold
+    (a warning only; 0 turns it off).
     """
     m = method(spec.method)
     if not m.trains or spec.kd is None or spec.optim is None:
         raise ValueError(f"run specification of {spec.method}: not a distillation method (kd and optim needed)")
-    seed = spec.seed
-    seed_everything(seed)
+    seed_everything(spec.seed)
     device = resolve_device(spec.device)
-    task = spec.task
     split = load_split(inputs.split)
     shots = read_shots(inputs.shots, split)
-    base, new = evaluation_classes(split, task)
+    base, new = evaluation_classes(split, spec.task)
 
     text = read_text_features(inputs.text_features, read_json(inputs.teacher), split.classnames).to(device)
     precision = spec.precision
@@ -126,9 +185,7 @@ def distill(spec: RunSpec, inputs: RunInputs, out_dir: Path, scratch_dir: Path, 
     depth = spec.prompts.depth if spec.prompts is not None else 0
     tokens = spec.prompts.tokens if spec.prompts is not None else 1
     student = Student(student_clip, int(text.shape[1]), tokens, depth).to(device)
-    rsm = None
-    if spec.rsm is not None:
-        rsm = RSM(int(text.shape[1]), spec.rsm.rank, spec.rsm.trainable).to(device)
+    rsm = RSM(int(text.shape[1]), spec.rsm.rank, spec.rsm.trainable).to(device) if spec.rsm is not None else None
     trainable = [p for p in student.parameters() if p.requires_grad]
     if rsm is not None:
         trainable += [p for p in rsm.parameters() if p.requires_grad]
@@ -138,140 +195,44 @@ def distill(spec: RunSpec, inputs: RunInputs, out_dir: Path, scratch_dir: Path, 
     aug = asdict(spec.augment)
     train_set = training_set(split, shots, aug)
     batch = optim["batch_size"]
-    plan = AugmentationPlan.draw(len(train_set), optim["epochs"], seed)
+    plan = AugmentationPlan.draw(len(train_set), optim["epochs"], spec.seed)
     teacher, cache, teacher_card = _teacher_or_cache(spec, inputs, plan, split.num_classes, device)
     test_set = ImageSet(split.items("test"), build_transform(False, aug["image_size"]))
-    # Model selection scores base-class test images only (all of them for cross-dataset).
-    select_classes = base
-    select_set = ImageSet(split.items("test", labels=select_classes), build_transform(False, aug["image_size"]))
-    scale, tau, weight = spec.kd.logit_scale, spec.kd.temperature, spec.kd.weight
-    omega = spec.rsm.omega if rsm is not None else 0.0
+    select_set = ImageSet(split.items("test", labels=base), build_transform(False, aug["image_size"]))
+    task = _Distillation(spec, student, rsm, text, teacher, cache, plan, train_set, select_set, base, device,
+                         collapse_percent, split.num_classes + batch)
     # AMP's float16 gradients underflow without loss scaling; for fp32 and bf16 this is a no-op.
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "amp")
-
-    def encode(images):
-        with autocast(device, precision):
-            return student(images)
-
     # Resume state lives outside the declared outputs (engines delete those before a rerun).
-    state_path = scratch_dir / "state.pt"
-    run_sha = sha256_json(spec.to_dict())
-    history: list[dict] = []
-    best = {"acc": -1.0, "epoch": None, "state": None}
-    start_epoch, start_step, start_sums = 0, 0, None
-    if state_path.exists():
-        state = torch.load(state_path, map_location="cpu", weights_only=False)
-        if state.get("run_sha") == run_sha:
-            student.load_trainable_state(state["student"])
-            if rsm is not None:
-                rsm.load_state_dict(state["rsm"])
-            optimizer.load_state_dict(state["optimizer"])
-            if state.get("scaler"):
-                scaler.load_state_dict(state["scaler"])
-            _set_rng_state(state["rng"])
-            history, best, start_epoch = state["history"], state["best"], state["epoch"]
-            start_step, start_sums = state.get("step", 0), state.get("sums")
-            print(f"[distill] resuming from epoch {start_epoch + 1}, step {start_step}", file=sys.stderr, flush=True)
+    checkpoint = Checkpointing(scratch_dir / "state.pt", run_key(spec, inputs), save_minutes, save_steps)
+    result = fit(task, optimizer, epochs=optim["epochs"], steps_per_epoch=plan.steps_per_epoch(batch),
+                 scaler=scaler, checkpoint=checkpoint)
 
-    def save(epoch: int, step: int, sums: dict) -> None:
-        """State after `step` steps of 0-based `epoch` (step 0: the epoch has not begun)."""
-        torch_save({"run_sha": run_sha, "epoch": epoch, "step": step, "sums": dict(sums),
-                    "student": student.trainable_state(), "rsm": rsm.state_dict() if rsm is not None else None,
-                    "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(), "rng": _rng_state(),
-                    "history": history, "best": best}, state_path)
-
-    started = last_save = time.time()
-    steps = plan.steps_per_epoch(batch)
-    for epoch in range(start_epoch, optim["epochs"]):
-        lr = epoch_lr(optim, epoch)
-        set_lr(optimizer, lr)
-        student.train()
-        begin = start_step if epoch == start_epoch else 0
-        sums = dict(start_sums) if begin and start_sums else {"kd": 0.0, "h": 0.0, "total": 0.0}
-        loader = plan.loader(train_set, epoch, batch, start_step=begin)
-        # labels are never used: the distillation is unsupervised
-        for step, (images, _) in enumerate(loader, start=begin):
-            images = images.to(device)
-            if cache is None:
-                t_logits = teacher_logits(teacher, images, text, scale, device, precision)
-            else:
-                t_logits = cache.log_probs(epoch, step).to(device)  # log-probs: the same KD as the logits
-            with autocast(device, precision):
-                student_features = student(images)
-                student_logits = scale * student_features @ text.t()
-            kd = kd_loss(student_logits.float(), t_logits.float(), tau, weight)
-            entropy = rsm(student_features.float(), text) if rsm is not None else torch.zeros((), device=device)
-            loss = kd + omega * entropy
-            where = f"{task}/{split.dataset}/{spec.setting}/{spec.method}/seed{seed}, epoch {epoch + 1}, " \
-                    f"step {step + 1}"
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"run {where}: non-finite loss (L_KD {kd.item():.6g}, H(M) {entropy.item():.6g}, total "
-                    f"{loss.item():.6g}); no metrics are written and the last resume state is kept. Lower "
-                    "optim.lr or rsm.omega, or use runtime.precision: fp32")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if precision != "amp" and not all(torch.isfinite(p.grad).all() for p in trainable if p.grad is not None):
-                # (AMP's scaler skips such steps by design; elsewhere they would poison the weights.)
-                raise FloatingPointError(f"run {where}: non-finite gradient (L_KD {kd.item():.6g}, H(M) "
-                                         f"{entropy.item():.6g}); no metrics are written. Lower optim.lr or rsm.omega")
-            scaler.step(optimizer)
-            scaler.update()
-            sums["kd"] += kd.item()
-            sums["h"] += entropy.item()
-            sums["total"] += loss.item()
-            done = step + 1
-            if done < steps and ((save_steps and done % save_steps == 0)
-                                 or time.time() - last_save >= 60 * save_minutes):
-                save(epoch, done, sums)
-                last_save = time.time()
-        student.eval()
-        acc = subset_accuracy(*features_and_labels(encode, select_set, spec.eval_batch_size, device),
-                              text.cpu(), select_classes)
-        n = max(steps, 1)
-        history.append({"epoch": epoch + 1, "lr": f"{lr:.6g}", "kd_loss": f"{sums['kd'] / n:.6g}",
-                        "rsm_entropy": f"{sums['h'] / n:.6g}" if rsm is not None else "",
-                        "total_loss": f"{sums['total'] / n:.6g}", "base_acc": f"{acc:.4f}"})
-        if acc > best["acc"]:
-            best = {"acc": acc, "epoch": epoch + 1, "state": {"student": student.trainable_state(),
-                    "rsm": copy.deepcopy(rsm.state_dict()) if rsm is not None else None}}
-        collapse = entropy_collapse(sums["h"] / n, split.num_classes + batch, collapse_percent) \
-            if rsm is not None else None
-        if collapse:
-            print(f"[distill {task}/{split.dataset}/{spec.setting}/{spec.method}/seed{seed}] warning: epoch "
-                  f"{epoch + 1}: {collapse}", file=sys.stderr, flush=True)
-        print(f"[distill {task}/{split.dataset}/{spec.setting}/{spec.method}/seed{seed}] epoch {epoch + 1}/"
-              f"{optim['epochs']} lr {lr:.2e} kd {sums['kd'] / n:.4f} H {sums['h'] / n:.4f} "
-              f"{'base' if task == 'base2new' else 'test'} acc {acc:.2f} ({time.time() - started:.0f}s)",
-              file=sys.stderr, flush=True)
-        if epoch + 1 < optim["epochs"]:
-            save(epoch + 1, 0, {})
-            last_save = time.time()
-
-    features, labels = features_and_labels(encode, test_set, spec.eval_batch_size, device)
-    last_scores = {**scores(features, labels, text.cpu(), task, base, new), "epoch": optim["epochs"]}
-    student.load_trainable_state(best["state"]["student"])
+    features, labels = features_and_labels(task.encode, test_set, spec.eval_batch_size, device)
+    last_scores = {**scores(features, labels, text.cpu(), spec.task, base, new), "epoch": optim["epochs"]}
+    student.load_trainable_state(result.best_weights["student"])
     student.eval()
-    best_features, labels = features_and_labels(encode, test_set, spec.eval_batch_size, device)
-    best_scores = scores(best_features, labels, text.cpu(), task, base, new)
+    best_features, labels = features_and_labels(task.encode, test_set, spec.eval_batch_size, device)
+    best_scores = scores(best_features, labels, text.cpu(), spec.task, base, new)
     selection = spec.selection
     chosen = best_scores if selection == "best" else last_scores
     chosen_features = best_features if selection == "best" else features
     metrics = {
-        "dataset": split.dataset, "task": task, "setting": spec.setting, "method": spec.method, "seed": seed,
-        "selection": selection, **{k: chosen[k] for k in ("base", "new", "hm", "accuracy")},
-        "last": last_scores, "best_epoch": best["epoch"],
-        "provenance": {"git_sha": git_sha(), "config_sha256": run_sha, "packages": package_versions(),
-                       "teacher_sha256": teacher_card["sha256"], "device": device_name(device),
-                       "precision": precision},
+        "dataset": split.dataset, "task": spec.task, "setting": spec.setting, "method": spec.method,
+        "seed": spec.seed, "selection": selection, **{k: chosen[k] for k in ("base", "new", "hm", "accuracy")},
+        "last": last_scores, "best_epoch": result.best_epoch,
+        "provenance": {"git_sha": git_sha(), "config_sha256": sha256_json(spec.to_dict()),
+                       "packages": package_versions(), "teacher_sha256": teacher_card["sha256"],
+                       "device": device_name(device), "precision": precision},
     }
     contracts.validate(metrics, contracts.METRICS, where=str(out_dir / "metrics.json"))
     write_embeddings(out_dir / "embeddings.npz", chosen_features, labels, split.classnames)
-    torch_save(best["state"] if selection == "best" else {"student": student.trainable_state()}, out_dir / "student.pt")
-    _save_history(out_dir / "history.csv", history)
+    torch_save(result.best_weights if selection == "best" else {"student": student.trainable_state()},
+               out_dir / "student.pt")
+    _save_history(out_dir / "history.csv", [_history_row(r, rsm is not None) for r in result.history])
     write_params(out_dir, spec)
     write_json(out_dir / "metrics.json", metrics)  # last: its presence marks a complete run
-    state_path.unlink(missing_ok=True)
+    checkpoint.clear()
     return metrics
 
 

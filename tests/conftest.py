@@ -13,6 +13,25 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# The one rule for the `slow` marker: a test is slow when it trains models or runs Snakemake jobs,
+# that is, when it uses one of these fixtures (`pytest -m "not slow"` skips them while developing).
+SLOW_FIXTURES = {"world", "project", "cluster", "clone"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture
+def clone(tmp_path):
+    """make(preset, name="clone"): a real `git clone` of the repository under tmp_path with `preset`
+    active (`tests.workspace.clone_project`)."""
+    from tests.workspace import clone_project
+
+    return lambda preset, name="clone": clone_project(tmp_path / name, preset)
+
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):

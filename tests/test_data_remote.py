@@ -4,6 +4,7 @@ resume after a cut connection, checksum and archive failures, conversion, sizes,
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 
@@ -167,7 +168,8 @@ def test_offline_error_lists_every_source_and_where_to_place_files_by_hand(tmp_p
     assert _leftovers(tmp_path) == []
 
 
-def test_hand_placed_archive_is_used_without_the_network_and_kept(tmp_path, monkeypatch, capsys):
+def test_hand_placed_archive_is_used_without_the_network_and_kept(tmp_path, monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="ame")
     monkeypatch.setenv("AME_OFFLINE", "1")
     files, split = tiny_dtd()
     placed = tmp_path / "DTD" / "downloads" / "dtd.zip"
@@ -177,7 +179,7 @@ def test_hand_placed_archive_is_used_without_the_network_and_kept(tmp_path, monk
     path = prepare_remote(dtd_info(), tmp_path)
     assert load_split(path).classnames == CLASSES
     assert placed.read_bytes() == content  # it may have no other copy
-    assert f"kept {placed}" in capsys.readouterr().err
+    assert f"kept {placed}" in caplog.text
 
 
 def test_a_broken_hand_placed_archive_stops_and_is_left_in_place(tmp_path, monkeypatch):

@@ -13,7 +13,6 @@ from ame.data import load_split
 from tests.remote_fixtures import jpeg
 from tests.workspace import ROOT, job_counts, reduced_preset, run
 
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
 """Downloads resume, verify, record unknown hashes, place files atomically and fail clearly offline."""
 
+import logging
 import socket
 
 import pytest
@@ -45,12 +46,13 @@ def test_checksum_mismatch_deletes_the_download_and_says_what_to_do(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_unknown_hash_is_recorded_on_first_download_and_enforced_later(tmp_path, capsys):
+def test_unknown_hash_is_recorded_on_first_download_and_enforced_later(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="ame")
     store = ChecksumStore(tmp_path / "checksums.json")
     with serve({"/a.bin": PAYLOAD, "/b.bin": PAYLOAD[::-1]}) as (url, _):
         download(f"{url}/a.bin", tmp_path / "x" / "a.bin", None, name="thing", store=store)
         assert store.get("thing") == sha256_bytes(PAYLOAD)
-        assert sha256_bytes(PAYLOAD) in capsys.readouterr().err
+        assert sha256_bytes(PAYLOAD) in caplog.text
         with pytest.raises(ChecksumError, match="thing"):
             download(f"{url}/b.bin", tmp_path / "y" / "a.bin", None, name="thing", store=store)
 

@@ -13,7 +13,6 @@ import yaml
 from ame import contracts
 from tests.workspace import clone_project, job_counts, reduced_preset, run, tool_env
 
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +23,9 @@ def project(tmp_path_factory):
     return work
 
 
-def test_jobs_run_where_data_and_results_roots_hold_spaces_and_shell_characters(tmp_path):
+def test_jobs_run_where_data_and_results_roots_hold_spaces_and_shell_characters(clone):
     preset = {**reduced_preset(), "data_root": "my data/a&b", "results_root": "my results;x"}
-    work = clone_project(tmp_path / "work", preset)
+    work = clone(preset, "work")
     run(["snakemake", "--cores", "1", "data"], work)
     assert (work / "my data" / "a&b" / "Digits" / "split.json").is_file()
     assert (work / "my results;x" / "ci" / "logs" / "prepare" / "Digits.log").is_file()

@@ -14,9 +14,8 @@ import pytest
 
 from ame.spec import load_preset
 from tests.slurm_cluster import PARTITION, SYSTEM_CONF, missing, single_node_slurm
-from tests.workspace import clone_project, reduced_preset, run, tool_env
+from tests.workspace import reduced_preset, run, tool_env
 
-pytestmark = pytest.mark.slow
 
 
 def _preset() -> dict:
@@ -37,8 +36,8 @@ def cluster(tmp_path_factory):
         yield env
 
 
-def test_the_slurm_profile_runs_the_dag_on_a_cluster_and_matches_a_local_run(cluster, tmp_path):
-    work = clone_project(tmp_path / "clone", _preset())
+def test_the_slurm_profile_runs_the_dag_on_a_cluster_and_matches_a_local_run(cluster, clone, tmp_path):
+    work = clone(_preset())
     run(["snakemake", "--cores", "2", "all"], work)
     local = tmp_path / "local"
     shutil.copytree(work / "results" / "ci" / "tables", local)

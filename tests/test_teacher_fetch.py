@@ -4,6 +4,7 @@ scored by `ame teacher-check` beside PromptKD's published accuracy."""
 
 import io
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -63,13 +64,14 @@ def test_the_release_notes_folder_spellings_are_accepted(tmp_path, dataset, fold
     assert path == placed and digest == sha256_bytes(_checkpoint_bytes(1.0))
 
 
-def test_first_copy_records_and_prints_its_hash_and_later_copies_must_match(tmp_path, capsys):
+def test_first_copy_records_and_prints_its_hash_and_later_copies_must_match(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="ame")
     placed = tmp_path / "OxfordPets" / "VLPromptLearner" / "model-best.pth.tar"
     placed.parent.mkdir(parents=True)
     placed.write_bytes(_checkpoint_bytes(1.0))
     locate_checkpoint("base2new", "OxfordPets", tmp_path)
     v1 = sha256_bytes(_checkpoint_bytes(1.0))
-    assert v1 in capsys.readouterr().err
+    assert v1 in caplog.text
     assert read_json(tmp_path / CHECKSUMS) == {"promptkd-teacher/base2new/OxfordPets": v1}
     placed.write_bytes(_checkpoint_bytes(2.0))
     with pytest.raises(ChecksumError, match="checksum mismatch"):

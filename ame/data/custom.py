@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,8 @@ from ..io import sha256_json
 from .convert import Converted, verify_images, write_split
 from .embedded import SPLIT_SEED
 from .splits import SPLIT_NAMES, load_split
+
+log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")  # Snakemake's {dataset} wildcard is [A-Za-z0-9]+
@@ -221,5 +223,5 @@ def prepare_custom(name: str, spec: dict, data_root: str | Path) -> Path:
     write_split(split_path, name, converted.classnames, os.path.relpath(root, out_dir.absolute()),
                 converted.splits, custom_sha256=digest)
     counts = " / ".join(f"{converted.count(s)} {s}" for s in SPLIT_NAMES)
-    print(f"{name}: {len(converted.classnames)} classes ({counts}) from {root} -> {split_path}", file=sys.stderr)
+    log.info(f"{name}: {len(converted.classnames)} classes ({counts}) from {root} -> {split_path}")
     return split_path

@@ -13,6 +13,7 @@ because the split must be identical for every run (seeds vary only the few-shot 
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
@@ -27,6 +28,8 @@ from ..contracts import SPLIT, validate
 from ..io import write_json
 from .registry import DATASETS, DIGIT_WORDS, canonical_name
 from .splits import SPLIT_NAMES, load_split
+
+log = logging.getLogger(__name__)
 
 #: Seed of the fixed train/val/test split of the embedded datasets. Never change it: every split,
 #: and so every published mini result, depends on it.
@@ -85,7 +88,7 @@ def _existing_split_ok(split_path: Path, name: str) -> bool:
         split = load_split(split_path)
         split.check_images_exist()
     except (ValueError, OSError) as err:
-        print(f"{name}: existing {split_path} is unusable ({err}); rebuilding", file=sys.stderr)
+        log.info(f"{name}: existing {split_path} is unusable ({err}); rebuilding")
         return False
     return split.dataset == name
 
@@ -157,5 +160,5 @@ def prepare_embedded(name: str, out_dir: str | Path) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # no-op after a whole-folder rename
     counts = " / ".join(f"{len(parts[s])} {s}" for s in SPLIT_NAMES)
-    print(f"{name}: wrote {len(labels)} images ({counts}) to {out_dir}", file=sys.stderr)
+    log.info(f"{name}: wrote {len(labels)} images ({counts}) to {out_dir}")
     return split_path

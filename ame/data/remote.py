@@ -21,17 +21,19 @@ raw/ or a partial archive at a final path (interrupted downloads stay as ``.part
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
-import sys
 import uuid
 from pathlib import Path
 
-from ..fetch import ChecksumError, ChecksumStore, FetchError, extract
 from . import sources
+from ..fetch import ChecksumError, ChecksumStore, FetchError, extract
 from .convert import Converted, check_sizes, read_fgvc_variants, read_zhou_split, verify_images, write_split
 from .registry import MIRROR_REPO, DatasetInfo, Part
 from .splits import load_split
+
+log = logging.getLogger(__name__)
 
 #: How deep below an archive's top a dataset folder may sit (``dtd/``, ``fgvc-aircraft-2013b/data/``).
 LAYOUT_DEPTH = 3
@@ -52,11 +54,11 @@ def _already_prepared(split_path: Path, name: str) -> bool:
     try:
         split = load_split(split_path)
     except (ValueError, OSError) as err:
-        print(f"{name}: existing {split_path} is unusable ({err}); preparing again", file=sys.stderr)
+        log.warning(f"{name}: existing {split_path} is unusable ({err}); preparing again")
         return False
     if split.dataset != name or not split.root.is_dir():
-        print(f"{name}: existing {split_path} is for dataset {split.dataset!r} with image folder {split.root}, "
-              "which does not match; preparing again", file=sys.stderr)
+        log.warning(f"{name}: existing {split_path} is for dataset {split.dataset!r} with image folder {split.root}, "
+              "which does not match; preparing again")
         return False
     return True
 
@@ -255,8 +257,8 @@ class _Workspace:
                 path.unlink()
         kept = sorted(self.placed & {p for p in self.downloads.rglob("*") if p.is_file()})
         if kept:
-            print(f"{self.info.name}: kept {', '.join(map(str, kept))} (already in place before this run; "
-                  "delete by hand to save space: its content is in raw/)", file=sys.stderr)
+            log.info(f"{self.info.name}: kept {', '.join(map(str, kept))} (already in place before this run; "
+                  "delete by hand to save space: its content is in raw/)")
         _prune(self.downloads)
 
     def remove_stale_staging(self) -> None:
@@ -330,5 +332,5 @@ def prepare_remote(info: DatasetInfo, data_root: str | Path, *, hub_endpoint: st
             ws.dir.rmdir()  # nothing was obtained: leave no empty folder behind
     ws.drop_downloads()
     counts = " / ".join(f"{converted.count(s):,} {s}" for s in ("train", "val", "test"))
-    print(f"{info.name}: prepared {len(converted.classnames)} classes ({counts}) -> {split_path}", file=sys.stderr)
+    log.info(f"{info.name}: prepared {len(converted.classnames)} classes ({counts}) -> {split_path}")
     return split_path

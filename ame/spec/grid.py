@@ -98,7 +98,8 @@ def teacher_cache_params(cfg: dict, task: str, dataset: str, setting: str) -> di
 # Teacher keys that only one teacher.source reads; left out of the other's job parameters so that
 # editing them reruns only the teachers that use them.
 FETCH_ONLY_TEACHER_KEYS = ("checkpoint_root", "checkpoint_mirror", "allow_unknown_keys")
-TRAIN_ONLY_TEACHER_KEYS = ("shots", "seed", "epochs", "lr", "batch_size")
+TRAIN_ONLY_TEACHER_KEYS = ("shots", "seed", "epochs", "lr", "batch_size", "momentum", "weight_decay", "warmup_epochs",
+                           "warmup_lr")
 
 
 def teacher_params(cfg: dict, task: str, dataset: str) -> dict:
