@@ -6,11 +6,11 @@ use, so the data-preparation steps do not pay torch's import time.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from .embedded import SPLIT_SEED, prepare_embedded, split_indices
 from .fewshot import read_shots, sample_shots, write_shots
+from .prepare import prepare_dataset
 from .registry import (
     DATASET_NAMES,
     DATASETS,
@@ -31,22 +31,6 @@ __all__ = [
     "prepare_dataset", "prepare_embedded", "read_shots", "sample_shots", "split_indices",
     "write_shots", *sorted(_LAZY),
 ]
-
-
-def prepare_dataset(name: str, data_root: str | Path, custom: dict | None = None) -> Path:
-    """Make ``<data_root>/<dataset id>/split.json`` exist; return its path.
-
-    `custom` is a preset's ``custom_datasets`` mapping: a name found there is prepared from its
-    image folder (`ame.data.custom`). Otherwise `name` (or an alias) is looked up in the registry:
-    embedded datasets are written by `prepare_embedded`; paper datasets are downloaded, converted
-    and checked by `ame.data.remote.prepare_remote` (ImageNet: validated in place). A valid
-    split.json already there is returned without any network access.
-    """
-    if custom and name in custom:
-        from .custom import prepare_custom
-
-        return prepare_custom(name, custom[name], data_root)
-    return get_dataset(name).prepare(data_root)
 
 
 def __getattr__(attr: str) -> Any:

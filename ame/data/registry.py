@@ -2,11 +2,12 @@
 
 Canonical ids are the CamelCase names of design §0 (`ImageNet`, `Caltech101`, ...). Other sources
 spell them differently (CoOp folder names, Table 2's short names, "FGVC Aircraft"), so every entry
-point resolves names through `canonical_name`.
+point resolves names through `canonical_name`: the one alias table (presets, published tables and
+released teachers alike). The registry only describes; `ame.data.prepare` dispatches the work.
 
 Two kinds:
 - ``embedded``: small datasets shipped inside installed Python packages (no download), used by the
-  ``mini`` preset; `prepare` writes their PNGs and split.json.
+  ``mini`` preset; `ame.data.embedded` writes their PNGs and split.json.
 - ``remote``: the 11 paper datasets of the CoOp/PromptKD protocol. Each entry's `RemoteSpec` says
   where the files come from (the author's Hugging Face mirror first, then the original URLs, the
   split_zhou JSON by its Google-Drive id), what the raw folder must contain (CoOp's layout), the
@@ -153,21 +154,6 @@ class DatasetInfo:
     def split_path(self, data_root: str | Path) -> Path:
         """Where this dataset's split.json lives: ``<data_root>/<name>/split.json``."""
         return Path(data_root) / self.name / "split.json"
-
-    def prepare(self, data_root: str | Path) -> Path:
-        """Make ``<data_root>/<name>/split.json`` exist and return its path.
-
-        Embedded datasets are written by `ame.data.embedded.prepare_embedded`; remote ones are
-        downloaded (or validated, for ImageNet), converted and checked by
-        `ame.data.remote.prepare_remote`. A valid split.json already there is returned at once.
-        """
-        if self.kind == "embedded":
-            from .embedded import prepare_embedded  # lazy: registry must import without numpy work
-
-            return prepare_embedded(self.name, Path(data_root) / self.name)
-        from .remote import prepare_remote
-
-        return prepare_remote(self, data_root)
 
 
 _REMOTE_TERMS = "no explicit licence published; research use, check the source's terms"

@@ -12,6 +12,7 @@ import importlib.resources
 
 import pandas as pd
 
+from ame.data.registry import canonical_name
 from ame.spec.methods import METHODS
 
 AVERAGE = "Average"
@@ -24,19 +25,9 @@ CANONICAL_DATASETS = (
 PAPER_B2N_DATASETS = CANONICAL_DATASETS
 PAPER_XD_TARGETS = CANONICAL_DATASETS[1:]
 
-_ALIASES = {
-    # AME Table 1
-    "FGVC Aircraft": "FGVCAircraft",
-    # AME Table 2 short target names
-    "Caltech": "Caltech101", "Pets": "OxfordPets", "Cars": "StanfordCars", "Flowers": "Flowers102",
-    "Food": "Food101", "Aircraft": "FGVCAircraft", "SUN": "SUN397", "UCF": "UCF101",
-    "Avg.": AVERAGE, "Avg": AVERAGE,
-    # Dassl / PromptKD config names and the teacher README's misspellings
-    "OxfordFlowers": "Flowers102", "DescribableTextures": "DTD", "StandfordCars": "StanfordCars",
-    "FGVCaircraft": "FGVCAircraft", "ImageNet-xd": "ImageNet",
-}
-_LOOKUP = {k.lower(): v for k, v in _ALIASES.items()} | {d.lower(): d for d in CANONICAL_DATASETS}
-_LOOKUP[AVERAGE.lower()] = AVERAGE
+# How the published tables spell their Average row; dataset names resolve through the registry's
+# one alias table (`ame.data.registry`), which knows the papers' short names.
+_AVERAGE_SPELLINGS = {"average", "avg.", "avg"}
 
 _METHOD_SPELLING = {"MaPLE": "MaPLe"}
 
@@ -47,8 +38,15 @@ NAN = float("nan")
 
 
 def canonical_dataset(name: str) -> str:
-    """Canonical dataset id for any name the published tables use; unknown names pass through."""
-    return _LOOKUP.get(str(name).strip().lower(), str(name).strip())
+    """Canonical dataset id for any name the published tables use (the Average row as AVERAGE);
+    unknown names pass through."""
+    text = str(name).strip()
+    if text.lower() in _AVERAGE_SPELLINGS:
+        return AVERAGE
+    try:
+        return canonical_name(text)
+    except ValueError:
+        return text
 
 
 def paper_setting(setting: str) -> str | None:
