@@ -95,3 +95,8 @@ def test_teacher_first_text_context_starts_as_the_init_words(teacher_clip):
 def test_teacher_rejects_ctx_init_of_the_wrong_length(teacher_clip):
     with pytest.raises(ValueError, match="prompt_tokens"):
         Teacher(teacher_clip, get_tokenizer("ame-tiny-teacher"), prompt_tokens=4, ctx_init="a photo")
+
+
+def test_building_a_backbone_whose_weights_we_load_ourselves_logs_no_random_init_warning(caplog):
+    create_clip("ame-tiny-student")
+    assert not any("initialized randomly" in r.getMessage() for r in caplog.records)

@@ -6,7 +6,9 @@ open_clip, so every model, tiny or paper-size, is built by the same `open_clip.c
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 from importlib import resources
 
 import open_clip
@@ -20,6 +22,21 @@ ACTIVATION_NAME = "QuickGELU"
 @functools.cache
 def register_model_configs() -> None:
     open_clip.add_model_config(resources.files("ame") / "model_configs")
+
+
+class _DropRandomInitWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "No pretrained weights loaded" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _without_random_init_warning():
+    root, drop = logging.getLogger(), _DropRandomInitWarning()
+    root.addFilter(drop)  # open_clip logs through the root logger
+    try:
+        yield
+    finally:
+        root.removeFilter(drop)
 
 
 def create_clip(arch: str, pretrained: str | None = None, block_type: str | None = None) -> nn.Module:
@@ -46,7 +63,13 @@ def create_clip(arch: str, pretrained: str | None = None, block_type: str | None
             raise ValueError(f"create_clip('{arch}'): pretrained weights cannot be loaded on the meta device; "
                              f"pass pretrained=None or leave the `torch.device('meta')` context")
         kwargs["device"] = "meta"
-    model = open_clip.create_model(arch, pretrained=pretrained, **kwargs)
+    if pretrained:
+        model = open_clip.create_model(arch, pretrained=pretrained, **kwargs)
+    else:
+        # Our callers load their own weights right after (or want random ones on purpose), so
+        # open_clip's "No pretrained weights loaded ... initialized randomly" would only mislead.
+        with _without_random_init_warning():
+            model = open_clip.create_model(arch, pretrained=pretrained, **kwargs)
     model.eval()
     return model
 
