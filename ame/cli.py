@@ -99,17 +99,27 @@ def cmd_shots(args) -> None:
 
 def cmd_backbone(args) -> None:
     _setup(args)
+    from ame.io import write_json, write_text
     from ame.pretrain import pretrain
-    from ame.io import write_json
 
     params = _params(args.params)
     if params["weights"] == "pretrain":
         pretrain(params, [Path(p) for p in args.splits], Path(args.out_weights), Path(args.out_card))
+    elif params["weights"] != "openai":  # a local weights file, checked by loading it once
+        from ame.io import sha256_file
+        from ame.models.clip import create_clip
+        from ame.models.load import LOCAL, load_weights_file
+
+        path = Path(params["weights"]).resolve()
+        load_weights_file(create_clip(params["arch"]), path, params["arch"])
+        write_text(args.out_weights, f"weights are {path}; see the card\n")
+        write_json(args.out_card, {"arch": params["arch"], "weights": LOCAL, "file": str(path),
+                                   "sha256": sha256_file(path), "params": params})
     else:
         from ame.models.clip import create_clip
 
         create_clip(params["arch"], pretrained=params["weights"])  # downloads into open_clip's cache
-        Path(args.out_weights).write_text("weights are open_clip's; see the card\n")
+        write_text(args.out_weights, "weights are open_clip's; see the card\n")
         write_json(args.out_card, {"arch": params["arch"], "weights": params["weights"], "file": None,
                                    "sha256": params["weights"], "params": params})
 

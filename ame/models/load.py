@@ -11,12 +11,48 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import open_clip
 import torch
 
-from ame.io import read_json
+from ame.io import read_json, sha256_file
 from ame.models import promptkd
 from ame.models.clip import create_clip, get_tokenizer
 from ame.models.teacher import Teacher
+
+
+LOCAL = "file"  # a card's `weights` for a local weights file (models.<role>.weights: a path)
+
+
+def read_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
+    """The state dict in a local weights file: an open_clip or OpenAI-format state dict (.pt, .pth,
+    .bin, .safetensors; a nested `state_dict` is unwrapped) or OpenAI's released TorchScript archive."""
+    path = str(path)
+    try:
+        return open_clip.factory.load_state_dict(path)
+    except RuntimeError as err:
+        if not any(word in str(err).lower() for word in ("torchscript", "jit")):
+            raise ValueError(f"{path}: not a readable weights file ({err})") from None
+    state = torch.jit.load(path, map_location="cpu").state_dict()  # OpenAI's own .pt archives
+    return {k: v for k, v in state.items() if k not in ("input_resolution", "context_length", "vocab_size")}
+
+
+def load_weights_file(model: torch.nn.Module, path: str | Path, arch: str) -> None:
+    """Load a local weights file into `model` (built as `arch`), all tensors or none; ValueError
+    naming the file, the key and both shapes when it was made for another architecture."""
+    state = read_weights_file(path)
+    expected = model.state_dict()
+    # Buffers the model rebuilds itself (e.g. the text tower's attention mask) are not weights.
+    rebuilt = {name for name, _ in model.named_buffers()} - set(expected)
+    state = {k: v for k, v in state.items() if k not in rebuilt}
+    for key, tensor in state.items():
+        if key in expected and tuple(tensor.shape) != tuple(expected[key].shape):
+            raise ValueError(f"{path}: tensor '{key}' has shape {tuple(tensor.shape)} in the file but "
+                             f"{tuple(expected[key].shape)} in {arch}; are these weights for another architecture?")
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise ValueError(f"{path}: not a state dict of {arch}: missing {missing[:5]}, unexpected {unexpected[:5]}"
+                         f"{' ...' if len(missing) > 5 or len(unexpected) > 5 else ''}")
+    model.load_state_dict(state)
 
 
 def load_backbone(card_path: str | Path, block_type: str | None = None):
@@ -32,6 +68,13 @@ def load_backbone(card_path: str | Path, block_type: str | None = None):
         model = create_clip(card["arch"], block_type=block_type)
         weights = card_path.parent / card["file"]
         model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    elif card["weights"] == LOCAL:
+        path = Path(card["file"])
+        if sha256_file(path) != card["sha256"]:
+            raise ValueError(f"{path} changed since {card_path} was written (sha256 {card['sha256'][:12]}…); "
+                             "rerun the backbone step")
+        model = create_clip(card["arch"], block_type=block_type)
+        load_weights_file(model, path, card["arch"])
     else:
         model = create_clip(card["arch"], pretrained=card["weights"], block_type=block_type)
     return model.eval(), card

@@ -232,6 +232,9 @@ def _check_models(cfg: dict) -> None:
             raise ConfigError(f"key '{key}': unknown architecture '{model['arch']}'"
                               f"{_did_you_mean(model['arch'], _architectures())}; use an open_clip "
                               "architecture name (open_clip.list_models()) or one in ame/model_configs/")
+        if model["weights"] not in ("pretrain", "openai") and not Path(model["weights"]).is_file():
+            raise ConfigError(f"key 'models.{role}.weights': no file {model['weights']} (a local weights file is "
+                              "read relative to the project folder; or use pretrain / openai)")
         quick = f"{model['arch']}-quickgelu"
         needs_quick = model["weights"] == "openai" or (role == "teacher" and cfg["teacher"]["source"] == "fetch")
         if needs_quick and not arch.get("quick_gelu", False):

@@ -5,6 +5,12 @@ rule backbone:
             if cfg["models"][wc.role]["weights"] == "pretrain"
             else []
         ),
+        # A local weights file is an input: replacing it rebuilds the card (and what depends on it).
+        weights_file=lambda wc: (
+            []
+            if cfg["models"][wc.role]["weights"] in ("pretrain", "openai")
+            else [cfg["models"][wc.role]["weights"]]
+        ),
     output:
         card=L.backbone,
         weights=L.backbone_weights,
