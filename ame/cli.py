@@ -178,13 +178,13 @@ def cmd_distill(args) -> None:
         spec = _spec(args.spec, seed)
         inputs = RunInputs(Path(args.split), Path(shots), Path(args.student_backbone), Path(args.teacher),
                            Path(args.text_features), Path(cache) if cache else None)
-        key = run_key(spec, inputs) if grouped else None
+        key = run_key(spec, inputs)  # hashes the inputs once: keys resume state and the kept copy
         # A rerun of a grouped job (killed during a later seed) keeps the seeds it had finished.
         if grouped and restore_finished(Path(out_dir), Path(scratch), key):
             log.info(f"[distill] {out_dir}: finished earlier in this job; restored, not retrained")
             continue
         metrics = distill(spec, inputs, Path(out_dir), Path(scratch), save_minutes=args.save_minutes,
-                          collapse_percent=args.warn_collapse_percent)
+                          collapse_percent=args.warn_collapse_percent, key=key)
         if grouped:
             keep_finished(Path(out_dir), Path(scratch), key)
         summary = {k: metrics[k] for k in ("base", "new", "hm", "accuracy") if metrics[k] is not None}

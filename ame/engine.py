@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from ame.io import torch_save
+from ame.optim import set_lr
 
 log = logging.getLogger(__name__)
 
@@ -138,13 +139,15 @@ def fit(task: Trainable, optimizer: torch.optim.Optimizer, *, epochs: int, steps
     history and the best epoch with its weights. Raises FloatingPointError on non-finite numbers."""
     trainable = [p for group in optimizer.param_groups for p in group["params"]]
     amp = scaler is not None and scaler.is_enabled()
+    # Without one, a disabled scaler: its scale/step are the plain backward and optimiser step.
+    scaler = scaler if scaler is not None else torch.amp.GradScaler("cpu", enabled=False)
     result, start_epoch, start_step, start_sums = Fit(), 0, 0, None
     if checkpoint is not None and checkpoint.path.exists():
         state = torch.load(checkpoint.path, map_location="cpu", weights_only=False)
         if state.get("key") == checkpoint.key:
             task.load_weights(state["weights"])
             optimizer.load_state_dict(state["optimizer"])
-            if scaler is not None and state.get("scaler"):
+            if state.get("scaler"):
                 scaler.load_state_dict(state["scaler"])
             _set_rng_state(state["rng"])
             result, start_epoch = state["fit"], state["epoch"]
@@ -155,7 +158,7 @@ def fit(task: Trainable, optimizer: torch.optim.Optimizer, *, epochs: int, steps
         """State after `step` steps of 0-based `epoch` (step 0: the epoch has not begun)."""
         torch_save({"key": checkpoint.key, "epoch": epoch, "step": step, "sums": dict(sums),
                     "weights": task.weights(), "optimizer": optimizer.state_dict(),
-                    "scaler": scaler.state_dict() if scaler is not None else None, "rng": _rng_state(),
+                    "scaler": scaler.state_dict(), "rng": _rng_state(),
                     "fit": result}, checkpoint.path)
 
     started = last_save = time.time()
@@ -167,8 +170,7 @@ def fit(task: Trainable, optimizer: torch.optim.Optimizer, *, epochs: int, steps
         lr = task.lr(epoch, first)
         for step, batch in enumerate(task.batches(epoch, first), start=first):
             lr = task.lr(epoch, step)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+            set_lr(optimizer, lr)
             terms = task.training_step(batch, epoch, step)
             loss = terms["loss"]
             if not torch.isfinite(loss):
@@ -176,22 +178,14 @@ def fit(task: Trainable, optimizer: torch.optim.Optimizer, *, epochs: int, steps
                                          "metrics are written and the last resume state is kept. "
                                          f"{task.advice}".rstrip())
             optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-            else:
-                loss.backward()
+            scaler.scale(loss).backward()
             if not amp and not all(torch.isfinite(p.grad).all() for p in trainable if p.grad is not None):
                 raise FloatingPointError(f"{_where(task, epoch, step)}: non-finite gradient ({_values(terms)}); "
                                          f"no metrics are written. {task.advice}".rstrip())
-            if scaler is not None:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
+            scaler.step(optimizer)
+            scaler.update()
             for k, v in terms.items():
-                if k != "loss":
-                    sums[k] = sums.get(k, 0.0) + v.item()
-            sums["loss"] = sums.get("loss", 0.0) + loss.item()
+                sums[k] = sums.get(k, 0.0) + v.item()
             done = step + 1
             if checkpoint is not None and done < steps_per_epoch and (
                     (checkpoint.every_steps and done % checkpoint.every_steps == 0)

@@ -152,19 +152,20 @@ class _Distillation(Trainable):
 
 
 def _history_row(record: EpochRecord, rsm: bool) -> dict:
-    return {"epoch": record.epoch, "lr": f"{record.lr:.6g}", "kd_loss": f"{record.means.get('L_KD', 0.0):.6g}",
-            "rsm_entropy": f"{record.means.get('H(M)', 0.0):.6g}" if rsm else "",
-            "total_loss": f"{record.means.get('loss', 0.0):.6g}", "base_acc": f"{record.score:.4f}"}
+    return {"epoch": record.epoch, "lr": f"{record.lr:.6g}", "kd_loss": f"{record.means['L_KD']:.6g}",
+            "rsm_entropy": f"{record.means['H(M)']:.6g}" if rsm else "",
+            "total_loss": f"{record.means['loss']:.6g}", "base_acc": f"{record.score:.4f}"}
 
 
 def distill(spec: RunSpec, inputs: RunInputs, out_dir: Path, scratch_dir: Path, *,
-            save_minutes: float = 15.0, save_steps: int | None = None, collapse_percent: float = 5.0) -> dict:
+            save_minutes: float = 15.0, save_steps: int | None = None, collapse_percent: float = 5.0,
+            key: str | None = None) -> dict:
     """Train the student of run `spec` (through `ame.engine.fit`); write params.json, metrics.json,
     history.csv, embeddings.npz and student.pt to out_dir.
 
     Resume state goes to scratch_dir/state.pt at each epoch's end, every `save_minutes` of training
     and (if given) every `save_steps` steps, keyed by the run's specification, code and inputs
-    (`run_key`); a rerun after a kill at any moment resumes from the last save, mid-epoch included,
+    (`key`: `run_key(spec, inputs)`, computed when the caller has not); a rerun after a kill at any moment resumes from the last save, mid-epoch included,
     and writes the same bytes as an uninterrupted run. A non-finite loss or gradient raises
     FloatingPointError (run, epoch, step, each loss term); an epoch whose mean H(M) falls below
     `collapse_percent` % of its maximum log(C + B) is reported on stderr as a collapsed manifold
@@ -204,7 +205,7 @@ def distill(spec: RunSpec, inputs: RunInputs, out_dir: Path, scratch_dir: Path, 
     # AMP's float16 gradients underflow without loss scaling; for fp32 and bf16 this is a no-op.
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "amp")
     # Resume state lives outside the declared outputs (engines delete those before a rerun).
-    checkpoint = Checkpointing(scratch_dir / "state.pt", run_key(spec, inputs), save_minutes, save_steps)
+    checkpoint = Checkpointing(scratch_dir / "state.pt", key or run_key(spec, inputs), save_minutes, save_steps)
     result = fit(task, optimizer, epochs=optim["epochs"], steps_per_epoch=plan.steps_per_epoch(batch),
                  scaler=scaler, checkpoint=checkpoint)
 
