@@ -100,3 +100,33 @@ def test_execution_settings_reach_the_distill_jobs_as_resources():
     jobs = _plan("runtime={'collapse_warning_percent': 0, 'checkpoint_minutes': 3}")
     distill = [j for j in jobs if j["rule"] == "distill"]
     assert distill and all((j["collapse_warning_percent"], j["checkpoint_minutes"]) == ("0", "3") for j in distill)
+
+
+@pytest.mark.parametrize("section, key, value", [
+    ("runtime", "collapse_warning_percent", 101), ("runtime", "collapse_warning_percent", 2.5),
+    ("pretrain", "warmup_fraction", 0), ("pretrain", "warmup_fraction", 1.5), ("pretrain", "scale_min", 0),
+    ("pretrain", "token_init_std", 0), ("teacher", "momentum", 1.5), ("teacher", "weight_decay", -1),
+    ("teacher", "warmup_epochs", 1.5), ("teacher", "warmup_lr", 0),
+])
+def test_a_bad_trainer_or_warning_setting_is_rejected(tmp_path, section, key, value):
+    mini = _mini()
+    mini.setdefault(section, {})[key] = value
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(mini))
+    with pytest.raises(ConfigError) as err:
+        load_preset(path)
+    assert "mine.yaml" in str(err.value) and f"{section}.{key}" in str(err.value), str(err.value)
+
+
+def test_trainer_settings_reach_the_backbone_and_teacher_jobs():
+    cmd = ["snakemake", "-n", "-p", "--forceall", "models", "--config",
+           "pretrain={'warmup_fraction': 0.1, 'scale_min': 0.7, 'token_init_std': 0.3}",
+           "teacher={'momentum': 0.8, 'weight_decay': 0.001, 'warmup_epochs': 2, 'warmup_lr': 0.0001}"]
+    proc = subprocess.run(cmd, cwd=ROOT, env=tool_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    backbones = [line for line in proc.stdout.splitlines() if "ame backbone" in line]
+    teachers = [line for line in proc.stdout.splitlines() if "ame teacher " in line]
+    assert len(backbones) == 2 and all('"warmup_fraction": 0.1' in c and '"scale_min": 0.7' in c
+                                       and '"token_init_std": 0.3' in c for c in backbones)
+    assert teachers and all('"momentum": 0.8' in c and '"weight_decay": 0.001' in c and '"warmup_epochs": 2' in c
+                            and '"warmup_lr": 0.0001' in c for c in teachers)
