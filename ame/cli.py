@@ -99,47 +99,18 @@ def cmd_shots(args) -> None:
 
 def cmd_backbone(args) -> None:
     _setup(args)
-    from ame.io import write_json, write_text
-    from ame.pretrain import pretrain
+    from ame.steps.backbone import make_backbone
 
-    params = _params(args.params)
-    if params["weights"] == "pretrain":
-        pretrain(params, [Path(p) for p in args.splits], Path(args.out_weights), Path(args.out_card))
-    elif params["weights"] != "openai":  # a local weights file, checked by loading it once
-        from ame.io import sha256_file
-        from ame.models.clip import create_clip
-        from ame.models.load import LOCAL, load_weights_file
-
-        path = Path(params["weights"]).resolve()
-        load_weights_file(create_clip(params["arch"]), path, params["arch"])
-        write_text(args.out_weights, f"weights are {path}; see the card\n")
-        write_json(args.out_card, {"arch": params["arch"], "weights": LOCAL, "file": str(path),
-                                   "sha256": sha256_file(path), "params": params})
-    else:
-        from ame.models.clip import create_clip
-
-        create_clip(params["arch"], pretrained=params["weights"])  # downloads into open_clip's cache
-        write_text(args.out_weights, "weights are open_clip's; see the card\n")
-        write_json(args.out_card, {"arch": params["arch"], "weights": params["weights"], "file": None,
-                                   "sha256": params["weights"], "params": params})
+    make_backbone(_params(args.params), [Path(p) for p in args.splits], Path(args.out_card),
+                  Path(args.out_weights) if args.out_weights else None)
 
 
 def cmd_teacher(args) -> None:
     _setup(args)
-    params = _params(args.params)
-    if params["source"] == "fetch":
-        from ame.teacher_import import import_teacher
+    from ame.steps.teacher import make_teacher
 
-        allow = args.allow_unknown_keys or params.get("allow_unknown_keys", False)
-        import_teacher(params, Path(args.backbone), Path(args.out_weights), Path(args.out_card),
-                       allow_unknown_keys=allow)
-        return
-    if not args.shots:
-        raise SystemExit("ame teacher: --shots is required when teacher.source is train")
-    from ame.prompt_tuning import train_teacher
-
-    train_teacher(params, Path(args.backbone), Path(args.split), Path(args.shots), Path(args.out_weights),
-                  Path(args.out_card))
+    make_teacher(_params(args.params), Path(args.backbone), Path(args.split), Path(args.shots) if args.shots else None,
+                 Path(args.out_weights), Path(args.out_card), allow_unknown_keys=args.allow_unknown_keys)
 
 
 def cmd_dump_checkpoint(args) -> None:
@@ -151,51 +122,38 @@ def cmd_dump_checkpoint(args) -> None:
 
 def cmd_teacher_check(args) -> None:
     _setup(args)
-    from ame.teacher_check import check_teacher
+    from ame.steps.teacher_check import check_teacher
 
     check_teacher(_params(args.params), Path(args.teacher), Path(args.features), Path(args.split), Path(args.out))
 
 
 def cmd_teacher_features(args) -> None:
     _setup(args)
-    from ame.prompt_tuning import text_features
     from ame.runtime import resolve_device
+    from ame.steps.teacher_features import text_features
 
     text_features(Path(args.teacher), Path(args.split), Path(args.out), resolve_device(args.device))
 
 
 def cmd_distill(args) -> None:
     _setup(args)
-    from ame.train import RunInputs, distill, drop_finished, keep_finished, restore_finished, run_key
+    from ame.steps.distill import RunInputs, distill_cell
 
     caches = args.teacher_cache or [None] * len(args.seeds)
     if not (len(args.seeds) == len(args.shots) == len(args.out_dirs) == len(args.scratch_dirs) == len(caches)):
         raise SystemExit("ame distill: give one --shots file, one --out-dirs folder, one --scratch-dirs folder and "
                          "(with a cache) one --teacher-cache file per seed")
-    grouped = len(args.seeds) > 1
-    for seed, shots, out_dir, scratch, cache in zip(args.seeds, args.shots, args.out_dirs, args.scratch_dirs,
-                                                    caches):
-        spec = _spec(args.spec, seed)
-        inputs = RunInputs(Path(args.split), Path(shots), Path(args.student_backbone), Path(args.teacher),
-                           Path(args.text_features), Path(cache) if cache else None)
-        key = run_key(spec, inputs)  # hashes the inputs once: keys resume state and the kept copy
-        # A rerun of a grouped job (killed during a later seed) keeps the seeds it had finished.
-        if grouped and restore_finished(Path(out_dir), Path(scratch), key):
-            log.info(f"[distill] {out_dir}: finished earlier in this job; restored, not retrained")
-            continue
-        metrics = distill(spec, inputs, Path(out_dir), Path(scratch), save_minutes=args.save_minutes,
-                          collapse_percent=args.warn_collapse_percent, key=key)
-        if grouped:
-            keep_finished(Path(out_dir), Path(scratch), key)
-        summary = {k: metrics[k] for k in ("base", "new", "hm", "accuracy") if metrics[k] is not None}
-        log.info(f"[distill] {out_dir}: {summary}")
-    for scratch in args.scratch_dirs:
-        drop_finished(Path(scratch))
+    inputs = [RunInputs(Path(args.split), Path(shots), Path(args.student_backbone), Path(args.teacher),
+                        Path(args.text_features), Path(cache) if cache else None)
+              for shots, cache in zip(args.shots, caches)]
+    distill_cell(_params(args.spec), args.seeds, inputs, [Path(d) for d in args.out_dirs],
+                 [Path(d) for d in args.scratch_dirs], save_minutes=args.save_minutes,
+                 collapse_percent=args.warn_collapse_percent)
 
 
 def cmd_teacher_cache(args) -> None:
     _setup(args)
-    from ame.teacher_cache import build
+    from ame.steps.teacher_cache import build
 
     summary = build(_params(args.params), args.seed, Path(args.split), Path(args.shots), Path(args.teacher),
                     Path(args.text_features), Path(args.out))
@@ -204,7 +162,7 @@ def cmd_teacher_cache(args) -> None:
 
 def cmd_zeroshot(args) -> None:
     _setup(args)
-    from ame.train import zero_shot
+    from ame.steps.zeroshot import zero_shot
 
     zero_shot(_spec(args.spec), Path(args.student_backbone), Path(args.split), Path(args.out_dir))
 
@@ -216,7 +174,7 @@ def cmd_report(args) -> None:
                            selection=args.selection, tsne_dataset=args.tsne_dataset,
                            heatmap_datasets=args.heatmap_datasets or None, metrics_dir=args.metrics_dir)
     if args.teacher_checks is not None:
-        from ame.report.teacher_check import write_teacher_check
+        from ame.report.teacher_table import write_teacher_check
 
         tables = Path(args.tables_dir)
         write_teacher_check(args.teacher_checks, tables / "teacher_check.csv", tables / "teacher_check.md",
@@ -264,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("backbone", cmd_backbone, "pre-train (mini) or fetch (paper) a CLIP backbone")
     p.add_argument("--params", required=True)
     p.add_argument("--splits", nargs="*", default=[])
-    p.add_argument("--out-weights", required=True)
+    p.add_argument("--out-weights", default=None, help="the pre-trained weights file (weights: pretrain only)")
     p.add_argument("--out-card", required=True)
     p = add("teacher", cmd_teacher, "prompt-tune a teacher (source: train) or import PromptKD's (source: fetch)")
     for flag in ("--params", "--backbone", "--split", "--out-weights", "--out-card"):

@@ -85,7 +85,7 @@ METRICS = {
     "else": {"properties": {"accuracy": {"type": "number"}}},
 }
 
-# teacher_check/{task}/{dataset}.json: a loaded teacher's test accuracy (ame.teacher_check).
+# teacher_check/{task}/{dataset}.json: a loaded teacher's test accuracy (ame.steps.teacher_check).
 TEACHER_CHECK = {
     "type": "object",
     "required": ["task", "dataset", "source", "base", "new", "hm", "accuracy", "n_test", "teacher_sha256"],

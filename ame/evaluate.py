@@ -14,6 +14,9 @@ from torch.utils.data import DataLoader
 
 from ame.metrics import harmonic_mean
 
+# CLIP's zero-shot prompt, as PromptKD's zero-shot baselines and the miniature's backbones use it.
+ZERO_SHOT_TEMPLATE = "a photo of a {}."
+
 
 def evaluation_classes(split, task: str) -> tuple[list[int], list[int]]:
     """(base, new) labels: the base/new halves for base-to-new; all classes and none for xd."""

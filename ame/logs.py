@@ -1,13 +1,15 @@
 """How every `ame` command logs: one format (time, level, message) on stderr, three verbosities.
 
 Library modules log through `logging.getLogger(__name__)` and never configure logging; the command
-line does, once (`setup_logging`). Torch-free, so light steps stay light.
+line does, once (`setup_logging`). Long loops report through `Progress`: a bar on a terminal,
+periodic lines with an ETA in job logs. Torch-free, so light steps stay light.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import time
 
 
 class _Stderr(logging.StreamHandler):
@@ -31,3 +33,51 @@ def setup_logging(verbosity: int = 0) -> None:
         handler = _Stderr()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
         logger.addHandler(handler)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+class Progress:
+    """Progress of a long loop of `total` steps: a tqdm bar when stderr is a terminal, otherwise
+    (job logs are files) an INFO line every `every_seconds` with steps done, rate and ETA.
+    Silent under `--quiet`. Use as a context manager; `update(n, text)` after each step."""
+
+    def __init__(self, name: str, total: int, logger: logging.Logger, every_seconds: float = 60.0,
+                 done: int = 0) -> None:
+        self.name, self.total, self.log, self.every = name, total, logger, every_seconds
+        self.done = done
+        self.started = self.last = time.monotonic()
+        self._first = done
+        self.bar = None
+        if logger.isEnabledFor(logging.INFO) and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=done, desc=name, leave=False, dynamic_ncols=True)
+
+    def update(self, n: int = 1, text: str = "") -> None:
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+            if text:
+                self.bar.set_postfix_str(text, refresh=False)
+            return
+        now = time.monotonic()
+        if now - self.last < self.every or not self.log.isEnabledFor(logging.INFO):
+            return
+        self.last = now
+        rate = (self.done - self._first) / max(now - self.started, 1e-9)
+        eta = (self.total - self.done) / rate if rate > 0 else float("inf")
+        self.log.info(f"[{self.name}] {self.done}/{self.total} steps ({100 * self.done / max(self.total, 1):.0f}%)"
+                      f"{', ' + text if text else ''}, {rate:.2f} steps/s, ETA "
+                      f"{_duration(eta) if eta != float('inf') else '?'}")
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

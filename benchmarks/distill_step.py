@@ -41,7 +41,7 @@ from ame.models.clip import create_clip, get_tokenizer  # noqa: E402
 from ame.models.student import Student  # noqa: E402
 from ame.models.teacher import Teacher  # noqa: E402
 from ame.runtime import autocast, block_type_for  # noqa: E402
-from ame.teacher_cache import TeacherCache, compress, teacher_logits  # noqa: E402
+from ame.training.teacher_cache import TeacherCache, compress, teacher_logits  # noqa: E402
 
 SCALE, KD_WEIGHT, TAU = 100.0, 1000.0, 1.0
 

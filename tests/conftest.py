@@ -43,9 +43,9 @@ def world(tmp_path_factory):
     from ame.io import sha256_file, torch_save, write_json
     from ame.models.clip import create_clip
     from ame.models.load import build_teacher
-    from ame.prompt_tuning import text_features
+    from ame.steps.teacher_features import text_features
     from ame.spec import load_preset, run_spec
-    from ame.train import RunInputs
+    from ame.steps.distill import RunInputs
 
     root = tmp_path_factory.mktemp("world")
     split = prepare_embedded("Digits", root / "Digits")

@@ -104,7 +104,7 @@ def test_a_hand_placed_file_is_never_deleted_and_a_broken_one_never_recorded(tmp
     import torch
 
     from ame.models.promptkd import CheckpointError
-    from ame.models.teachers import CHECKSUMS, locate_checkpoint
+    from ame.models.releases import CHECKSUMS, locate_checkpoint
 
     root = tmp_path / "teacher_model"
     placed = root / "OxfordPets" / "VLPromptLearner" / "model-best.pth.tar"

@@ -51,7 +51,7 @@ def test_a_statement_in_the_rsm_module_changes_only_the_rsm_runs_code(package):
 def test_comments_docstrings_and_formatting_change_no_fingerprint(package):
     runs, report = _codes()
     _edit(package, "rsm.py", "import torch\n", "import torch  # a comment\n\n\n")
-    _edit(package, "train.py", '"""', '"""An edited docstring. ', )
+    _edit(package, "steps/distill.py", '"""', '"""An edited docstring. ', )
     _edit(package, "report/stats.py", "N_BOOT = 10_000", "N_BOOT = (\n    10_000\n)  # resamples")
     assert _codes() == (runs, report)
 
@@ -75,11 +75,11 @@ def test_imports_inside_functions_and_relative_imports_are_followed():
     assert "ame.data.custom" in names  # imported inside ame.data.prepare_dataset, relatively
     assert "ame.data.images" in names  # imported on first use by ame.data's __getattr__
     names, data = fp.closure(fp.step_entries("distill"))
-    assert {"ame.train", "ame.rsm", "ame.kd", "ame.models.student"} <= set(names)
+    assert {"ame.steps.distill", "ame.training.distillation", "ame.rsm", "ame.kd", "ame.models.student"} <= set(names)
     assert "model_configs" in data  # the tiny architectures are package data the step reads
 
 
 def test_steps_are_read_from_the_command_line_module():
-    assert "ame.train" in fp.step_entries("distill") and "ame.report" in fp.step_entries("report")
+    assert "ame.steps.distill" in fp.step_entries("distill") and "ame.report" in fp.step_entries("report")
     with pytest.raises(ValueError, match="unknown step 'distil'; steps: .*distill"):
         fp.step_entries("distil")

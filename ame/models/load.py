@@ -1,10 +1,11 @@
 """Loading what the pipeline stored, whatever produced it: a backbone from its card (weights trained
-by `ame backbone`, or an open_clip tag), a teacher from its card (prompts tuned by `ame teacher`, or
-PromptKD's released checkpoint converted by `ame.teacher_import`), and a dataset's stored teacher
-text features. Every step and every user script loads through here.
+by `ame backbone`, open_clip's `openai` weights, or a local weights file), a teacher from its card
+(prompts tuned by `ame teacher`, or PromptKD's released checkpoint converted by it), and a dataset's
+stored teacher text features. Every step and every user script loads through here.
 
-Cards are JSON files beside the weights they describe (`arch`, `weights`, `file`, `sha256`,
-`params`; a teacher card adds `backbone_card` and, for converted checkpoints, `format: promptkd`).
+Cards are JSON files (`arch`, `weights`, `file`, `sha256` of the weights' bytes, `params`; a teacher
+card adds `backbone_card` and, for converted checkpoints, `format: promptkd`). Each load checks the
+weights against the card's sha256.
 """
 
 from __future__ import annotations
@@ -20,7 +21,30 @@ from ame.models.clip import create_clip, get_tokenizer
 from ame.models.teacher import Teacher
 
 
+PRETRAIN = "pretrain"  # a card's `weights` for weights trained by `ame backbone` (file beside the card)
 LOCAL = "file"  # a card's `weights` for a local weights file (models.<role>.weights: a path)
+# Otherwise a card's `weights` is an open_clip tag ("openai"): open_clip's cache holds the file.
+
+
+def tag_weights_file(arch: str, tag: str) -> Path:
+    """The file open_clip keeps `arch`'s `tag` weights in (its cache; downloaded there first when
+    absent and the network is allowed). ValueError for an unknown tag; FileNotFoundError saying
+    how to fill the cache when the file is neither cached nor downloadable (e.g. HF_HUB_OFFLINE=1)."""
+    from open_clip.pretrained import download_pretrained, get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(arch, tag)
+    if not cfg:
+        raise ValueError(f"open_clip has no '{tag}' weights for {arch} (open_clip.list_pretrained())")
+    try:
+        path = download_pretrained(cfg)
+    except Exception as err:  # huggingface_hub and urllib raise many kinds; all mean "not here"
+        raise FileNotFoundError(f"{arch} '{tag}' weights are not in open_clip's cache and could not be "
+                                f"downloaded ({type(err).__name__}: {err}); fill the cache on a machine with "
+                                "internet (README: Backbone weights, also offline) or set models.<role>.weights "
+                                "to a local file") from None
+    if not path:
+        raise FileNotFoundError(f"open_clip found no file for {arch} '{tag}'")
+    return Path(path)
 
 
 def read_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
@@ -56,7 +80,8 @@ def load_weights_file(model: torch.nn.Module, path: str | Path, arch: str) -> No
 
 
 def load_backbone(card_path: str | Path, block_type: str | None = None):
-    """(CLIP model in eval mode, card) for the backbone a card describes.
+    """(CLIP model in eval mode, card) for the backbone a card describes, after checking the
+    weights' bytes against the card's sha256 (ValueError naming the file when they changed).
 
     `block_type` ("custom" or None) picks the towers' attention block; both have the same
     state-dict keys, so either loads the same weights. `ame.runtime.block_type_for(precision)`
@@ -64,19 +89,24 @@ def load_backbone(card_path: str | Path, block_type: str | None = None):
     """
     card_path = Path(card_path)
     card = read_json(card_path)
-    if card["weights"] == "pretrain":
-        model = create_clip(card["arch"], block_type=block_type)
-        weights = card_path.parent / card["file"]
-        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    elif card["weights"] == LOCAL:
+    source = card["weights"]
+    if source == PRETRAIN:
+        path = card_path.parent / card["file"]
+    elif source == LOCAL:
         path = Path(card["file"])
-        if sha256_file(path) != card["sha256"]:
-            raise ValueError(f"{path} changed since {card_path} was written (sha256 {card['sha256'][:12]}…); "
-                             "rerun the backbone step")
+    else:
+        path = tag_weights_file(card["arch"], source)
+    if sha256_file(path) != card["sha256"]:
+        raise ValueError(f"{path} changed since {card_path} was written (sha256 {str(card['sha256'])[:12]}…); "
+                         "rerun the backbone step")
+    if source == PRETRAIN:
+        model = create_clip(card["arch"], block_type=block_type)
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    elif source == LOCAL:
         model = create_clip(card["arch"], block_type=block_type)
         load_weights_file(model, path, card["arch"])
     else:
-        model = create_clip(card["arch"], pretrained=card["weights"], block_type=block_type)
+        model = create_clip(card["arch"], pretrained=source, block_type=block_type)
     return model.eval(), card
 
 
@@ -91,7 +121,7 @@ def build_teacher(params: dict, backbone_card: str | Path, block_type: str | Non
 def load_teacher(card_path: str | Path, device: torch.device,
                  block_type: str | None = None) -> tuple[Teacher, dict]:
     """(frozen teacher on `device`, card): backbone + tuned prompt tensors, or backbone + converted
-    PromptKD tensors (card format 'promptkd', see `ame.teacher_import`).
+    PromptKD tensors (card format 'promptkd', see `ame.steps.teacher`).
 
     Raises KeyError for tensors the teacher does not have."""
     card_path = Path(card_path)

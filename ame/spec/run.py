@@ -28,7 +28,7 @@ class KD:
 
 @dataclass(frozen=True)
 class Optim:
-    """PromptKD's optimisation: constant warm-up, then per-epoch cosine (ame.optim)."""
+    """PromptKD's optimisation: constant warm-up, then per-epoch cosine (ame.training.optim)."""
 
     name: str
     lr: float

@@ -1,21 +1,19 @@
+PRETRAINED_ROLES = [
+    r for r in ("student", "teacher") if cfg["models"][r]["weights"] == "pretrain"
+]
+
+
+# A backbone pre-trained here (weights: pretrain): its weights file and card.
 rule backbone:
     input:
-        splits=lambda wc: (
-            expand(L.split, dataset=ame_grid.all_datasets(cfg))
-            if cfg["models"][wc.role]["weights"] == "pretrain"
-            else []
-        ),
-        # A local weights file is an input: replacing it rebuilds the card (and what depends on it).
-        weights_file=lambda wc: (
-            []
-            if cfg["models"][wc.role]["weights"] in ("pretrain", "openai")
-            else [cfg["models"][wc.role]["weights"]]
-        ),
+        splits=expand(L.split, dataset=ame_grid.all_datasets(cfg)),
     output:
         card=L.backbone,
         weights=L.backbone_weights,
     log:
         L.log("backbone", "{role}"),
+    wildcard_constraints:
+        role=one_of(PRETRAINED_ROLES),
     threads: job_threads(cfg, "backbone")
     resources:
         **job_resources(cfg, "backbone"),
@@ -25,6 +23,32 @@ rule backbone:
     shell:
         "ame backbone --threads {threads} --params {params.run:q} --splits {input.splits:q}"
         " --out-weights {output.weights:q} --out-card {output.card:q} > {log:q} 2>&1"
+
+
+# A backbone whose weights come from elsewhere (open_clip's `openai` tag or a local file): its card
+# only, recording where the weights are and their sha256. It runs with the backbone resources.
+rule backbone_card:
+    input:
+        # A local weights file is an input: replacing it rebuilds the card (and what depends on it).
+        weights_file=lambda wc: (
+            []
+            if cfg["models"][wc.role]["weights"] == "openai"
+            else [cfg["models"][wc.role]["weights"]]
+        ),
+    output:
+        card=L.backbone,
+    log:
+        L.log("backbone", "{role}"),
+    wildcard_constraints:
+        role=one_of({"student", "teacher"} - set(PRETRAINED_ROLES)),
+    threads: job_threads(cfg, "backbone")
+    resources:
+        **job_resources(cfg, "backbone"),
+    params:
+        run=lambda wc: as_json(ame_grid.backbone_params(cfg, wc.role)),
+        code=code("backbone"),
+    shell:
+        "ame backbone --threads {threads} --params {params.run:q} --out-card {output.card:q} > {log:q} 2>&1"
 
 
 rule teacher:

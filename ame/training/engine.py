@@ -13,7 +13,8 @@ step, an optional per-epoch score and its weights); what they share is written o
   history and best, saved atomically at each epoch's end, every N minutes and (optionally) every N
   steps; a rerun resumes mid-epoch and, with batches that a `Trainable` can restart at any step,
   ends with the same bytes as an uninterrupted run;
-- one progress line per epoch on stderr.
+- progress: a bar on a terminal or a line every minute with an ETA in job logs (`ame.logs.Progress`),
+  and one summary line per epoch.
 
 The split follows Lightning's module/trainer and timm's CheckpointSaver: the trainable says what a
 step is, the engine decides when it runs and what is saved.
@@ -33,7 +34,8 @@ import numpy as np
 import torch
 
 from ame.io import torch_save
-from ame.optim import set_lr
+from ame.logs import Progress
+from ame.training.optim import set_lr
 
 log = logging.getLogger(__name__)
 
@@ -162,46 +164,49 @@ def fit(task: Trainable, optimizer: torch.optim.Optimizer, *, epochs: int, steps
                     "fit": result}, checkpoint.path)
 
     started = last_save = time.time()
-    for epoch in range(start_epoch, epochs):
-        task.start_epoch(epoch)
-        epoch_started = time.time()
-        first = start_step if epoch == start_epoch else 0
-        sums: dict[str, float] = dict(start_sums) if first and start_sums else {}
-        lr = task.lr(epoch, first)
-        for step, batch in enumerate(task.batches(epoch, first), start=first):
-            lr = task.lr(epoch, step)
-            set_lr(optimizer, lr)
-            terms = task.training_step(batch, epoch, step)
-            loss = terms["loss"]
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"{_where(task, epoch, step)}: non-finite loss ({_values(terms)}); no "
-                                         "metrics are written and the last resume state is kept. "
-                                         f"{task.advice}".rstrip())
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if not amp and not all(torch.isfinite(p.grad).all() for p in trainable if p.grad is not None):
-                raise FloatingPointError(f"{_where(task, epoch, step)}: non-finite gradient ({_values(terms)}); "
-                                         f"no metrics are written. {task.advice}".rstrip())
-            scaler.step(optimizer)
-            scaler.update()
-            for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + v.item()
-            done = step + 1
-            if checkpoint is not None and done < steps_per_epoch and (
-                    (checkpoint.every_steps and done % checkpoint.every_steps == 0)
-                    or time.time() - last_save >= 60 * checkpoint.every_minutes):
-                save(epoch, done, sums)
+    resumed_at = start_epoch * steps_per_epoch + start_step
+    with Progress(task.name, epochs * steps_per_epoch, log, done=resumed_at) as progress:
+        for epoch in range(start_epoch, epochs):
+            task.start_epoch(epoch)
+            epoch_started = time.time()
+            first = start_step if epoch == start_epoch else 0
+            sums: dict[str, float] = dict(start_sums) if first and start_sums else {}
+            lr = task.lr(epoch, first)
+            for step, batch in enumerate(task.batches(epoch, first), start=first):
+                lr = task.lr(epoch, step)
+                set_lr(optimizer, lr)
+                terms = task.training_step(batch, epoch, step)
+                loss = terms["loss"]
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"{_where(task, epoch, step)}: non-finite loss ({_values(terms)}); no "
+                                             "metrics are written and the last resume state is kept. "
+                                             f"{task.advice}".rstrip())
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if not amp and not all(torch.isfinite(p.grad).all() for p in trainable if p.grad is not None):
+                    raise FloatingPointError(f"{_where(task, epoch, step)}: non-finite gradient ({_values(terms)}); "
+                                             f"no metrics are written. {task.advice}".rstrip())
+                scaler.step(optimizer)
+                scaler.update()
+                for k, v in terms.items():
+                    sums[k] = sums.get(k, 0.0) + v.item()
+                done = step + 1
+                progress.update(1, f"epoch {epoch + 1}/{epochs} loss {loss.item():.4g}")
+                if checkpoint is not None and done < steps_per_epoch and (
+                        (checkpoint.every_steps and done % checkpoint.every_steps == 0)
+                        or time.time() - last_save >= 60 * checkpoint.every_minutes):
+                    save(epoch, done, sums)
+                    last_save = time.time()
+            score = task.evaluate(epoch)
+            n = max(steps_per_epoch, 1)
+            record = EpochRecord(epoch + 1, lr, {k: v / n for k, v in sums.items()}, score)
+            result.history.append(record)
+            if score is not None and score > result.best_score:
+                result.best_epoch, result.best_score, result.best_weights = epoch + 1, score, task.weights()
+            _progress(task, record, epochs, started, steps_per_epoch - first, time.time() - epoch_started)
+            task.epoch_end(record)
+            if checkpoint is not None and epoch + 1 < epochs:
+                save(epoch + 1, 0, {})
                 last_save = time.time()
-        score = task.evaluate(epoch)
-        n = max(steps_per_epoch, 1)
-        record = EpochRecord(epoch + 1, lr, {k: v / n for k, v in sums.items()}, score)
-        result.history.append(record)
-        if score is not None and score > result.best_score:
-            result.best_epoch, result.best_score, result.best_weights = epoch + 1, score, task.weights()
-        _progress(task, record, epochs, started, steps_per_epoch - first, time.time() - epoch_started)
-        task.epoch_end(record)
-        if checkpoint is not None and epoch + 1 < epochs:
-            save(epoch + 1, 0, {})
-            last_save = time.time()
     return result
 

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from ame.io import read_json
-from ame.optim import build_optimizer, epoch_lr
+from ame.training.optim import build_optimizer, epoch_lr
 from ame.spec import load_preset, run_spec
 from ame.spec.run import Prompts, RSMSettings
-from ame.train import distill
+from ame.steps.distill import distill
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS_AT_200 = {"FGVCAircraft", "Flowers102", "DTD"}

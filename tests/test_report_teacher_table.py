@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from ame.io import write_json
-from ame.report.teacher_check import teacher_check_table, write_teacher_check
+from ame.report.teacher_table import teacher_check_table, write_teacher_check
 
 
 def _check(folder, task, dataset, source="fetch", **scores):

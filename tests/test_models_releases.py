@@ -17,9 +17,9 @@ from ame.data import ImageSet, build_transform, load_split
 from ame.fetch import ChecksumError, FetchError, sha256_bytes
 from ame.io import read_json, sha256_file, write_json
 from ame.models.clip import create_clip, get_tokenizer
-from ame.models.teachers import CHECKSUMS, HOSTS, TEACHERS, locate_checkpoint, released_teacher
+from ame.models.releases import CHECKSUMS, HOSTS, TEACHERS, locate_checkpoint, released_teacher
 from ame.models.load import load_teacher
-from ame.report.teacher_check import write_teacher_check
+from ame.report.teacher_table import write_teacher_check
 from ame.spec import preset as preset_module
 from ame.spec import validate_preset
 from ame.spec.grid import teacher_check_params, teacher_params

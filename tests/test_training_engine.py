@@ -4,7 +4,7 @@ and resume from any step to the same result."""
 import pytest
 import torch
 
-from ame.engine import Checkpointing, Trainable, fit
+from ame.training.engine import Checkpointing, Trainable, fit
 
 STEPS, EPOCHS = 4, 3
 
@@ -111,7 +111,7 @@ def test_progress_lines_name_the_run_epoch_terms_and_throughput(caplog):
 
     caplog.set_level(logging.INFO, logger="ame")
     _run(Regression(scores=[1.0, 2.0, 3.0]))
-    lines = [r.getMessage() for r in caplog.records if r.name == "ame.engine"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "ame.training.engine"]
     assert len(lines) == EPOCHS
     assert lines[0].startswith("[toy/regression] epoch 1/3 lr ") and " mse " in lines[0] and " loss " in lines[0]
     assert "score 1.00" in lines[0] and "steps/s" in lines[0]

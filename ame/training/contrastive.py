@@ -1,4 +1,5 @@
-"""Contrastive pre-training of the miniature's CLIP backbones (stand-ins for OpenAI's weights).
+"""Contrastive pre-training of the miniature's CLIP backbones (stand-ins for OpenAI's weights):
+the captioned training set, the loss and the `Trainable` that `ame.training.engine.fit` runs.
 
 Trained on the TRAIN splits of the preset's datasets only (never on test images), with captions made
 from class names and a few templates. Identical captions are the same text, so every image whose
@@ -8,25 +9,19 @@ plain diagonal target would call most same-class pairs negatives.
 
 from __future__ import annotations
 
-import logging
 import math
 import random
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from ame.data import ImageSet, build_transform, load_split
-from ame.engine import Trainable, fit
-from ame.io import sha256_file, torch_save, write_json
-from ame.models.clip import create_clip, get_tokenizer
-
-log = logging.getLogger(__name__)
+from ame.data import ImageSet, build_transform
+from ame.evaluate import ZERO_SHOT_TEMPLATE
+from ame.training.engine import Trainable
 
 # Generic templates plus per-dataset "style" templates, so the text tower learns the class word
 # and the image tower learns to ignore the domain. ZERO_SHOT_TEMPLATE is what zero-shot uses.
-ZERO_SHOT_TEMPLATE = "a photo of a {}."
 GENERIC_TEMPLATES = (ZERO_SHOT_TEMPLATE,)
 STYLE_TEMPLATES = {
     "Digits": ("a blurry scan of a handwritten {}.",),
@@ -34,7 +29,9 @@ STYLE_TEMPLATES = {
 }
 
 
-class _Captioned(Dataset):
+class Captioned(Dataset):
+    """A dataset's images with a caption each: a template drawn per item, filled with the class name."""
+
     def __init__(self, images: ImageSet, dataset: str, classnames: list[str], seed: int) -> None:
         self.images, self.classnames = images, classnames
         self.templates = GENERIC_TEMPLATES + STYLE_TEMPLATES.get(dataset, ())
@@ -69,7 +66,7 @@ def zero_shot_accuracy(model, tokenizer, items, classnames, image_size: int, bat
     return 100.0 * correct / max(total, 1)
 
 
-class _Contrastive(Trainable):
+class Contrastive(Trainable):
     """CLIP trained contrastively on captioned images; per-step linear warm-up, then cosine."""
 
     def __init__(self, model, tokenizer, loader: DataLoader, params: dict) -> None:
@@ -102,30 +99,3 @@ class _Contrastive(Trainable):
 
     def load_weights(self, state: dict) -> None:
         self.model.load_state_dict(state)
-
-
-def pretrain(params: dict, split_paths: list[Path], out_weights: Path, out_card: Path, seed: int = 0) -> dict:
-    """Train `params['arch']` contrastively; write its weights and a card (arch, sha256, val zero-shot)."""
-    torch.manual_seed(seed)
-    model = create_clip(params["arch"])
-    # open_clip's N(0, 0.02) token init suits web-scale data; from scratch on ten-class captions it
-    # leaves all captions nearly identical for hundreds of steps, so start with distinct words.
-    torch.nn.init.normal_(model.token_embedding.weight, std=params["token_init_std"])
-    tokenizer = get_tokenizer(params["arch"])
-    size = params["image_size"]
-    splits = [load_split(p) for p in split_paths]
-    train_sets = [_Captioned(ImageSet(s.items("train"), build_transform(True, size, (params["scale_min"], 1.0), hflip=False)),
-                             s.dataset, s.classnames, seed + i) for i, s in enumerate(splits)]
-    loader = DataLoader(torch.utils.data.ConcatDataset(train_sets), batch_size=params["batch_size"], shuffle=True,
-                        drop_last=True, generator=torch.Generator().manual_seed(seed))
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(trainable, lr=params["lr"], weight_decay=params["weight_decay"])
-    fit(_Contrastive(model, tokenizer, loader, params), opt, epochs=params["epochs"], steps_per_epoch=len(loader))
-    val = {s.dataset: round(zero_shot_accuracy(model, tokenizer, s.items("val"), s.classnames, size), 2)
-           for s in splits}
-    log.info(f"[pretrain {params['arch']}] zero-shot accuracy on val splits: {val}")
-    torch_save(model.state_dict(), out_weights)
-    card = {"arch": params["arch"], "weights": "pretrain", "file": out_weights.name,
-            "sha256": sha256_file(out_weights), "val_zero_shot_accuracy": val, "params": params}
-    write_json(out_card, card)
-    return card

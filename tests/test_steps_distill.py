@@ -11,7 +11,7 @@ import torch
 from ame import contracts
 from ame.io import read_json
 from ame.spec import RunSpec
-from ame.train import distill
+from ame.steps.distill import distill
 
 
 
@@ -52,7 +52,7 @@ def test_interrupted_run_resumes_and_matches_an_uninterrupted_one(world, tmp_pat
     spec = seeded(spec, 3)
     distill(spec, inputs, tmp_path / "clean", tmp_path / "s_clean")
 
-    import ame.train as train
+    import ame.training.distillation as train
 
     calls = {"n": 0}
     real = train.subset_accuracy
@@ -111,7 +111,7 @@ def test_a_diverging_run_stops_naming_the_run_step_and_loss_terms_and_writes_no_
 @pytest.mark.parametrize("kill_at_step", [2, 3, 4])  # with 2 steps per epoch: mid-epoch 1, start and mid 2
 def test_a_run_killed_mid_epoch_resumes_from_its_last_step_and_writes_the_same_bytes(world, tmp_path, monkeypatch,
                                                                                     kill_at_step):
-    import ame.train as train
+    import ame.training.distillation as train
 
     spec, inputs = world
     spec = dataclasses.replace(seeded(spec, 4), optim=dataclasses.replace(spec.optim, batch_size=16))
@@ -142,7 +142,7 @@ def test_a_run_killed_mid_epoch_resumes_from_its_last_step_and_writes_the_same_b
 def test_a_grouped_job_rerun_after_a_kill_never_retrains_a_finished_seed(world, tmp_path, monkeypatch):
     import shutil
 
-    import ame.train as train
+    import ame.steps.distill as train
     from ame.cli import main
 
     spec, inputs = world
@@ -173,7 +173,7 @@ def test_a_grouped_job_rerun_after_a_kill_never_retrains_a_finished_seed(world, 
 
 
 def test_a_collapsed_manifold_is_reported_as_a_warning_only():
-    from ame.train import entropy_collapse
+    from ame.training.distillation import entropy_collapse
 
     # H(M) <= log(C + B): 26 rows (10 classes + a batch of 16) allow at most log(26) = 3.258 nats.
     assert entropy_collapse(0.1, 26, 5) is not None and "log(26)" in entropy_collapse(0.1, 26, 5)

@@ -19,9 +19,11 @@ share the teacher's remaining probability mass m = 1 - sum(top-k p) uniformly (F
 smoothing): the top-k probabilities and m are exact, only the tail's shape is lost, so the
 per-image KL(teacher || student q) changes by
     sum_tail (p_c - m / (C - k)) * log q_c  -  m * (log(C - k) - H(tail / m)),
-which vanishes with m. Measured (tests/test_teacher_cache.py; tiny random teacher, 10 classes,
+which vanishes with m. Measured (tests/test_training_teacher_cache.py; tiny random teacher, 10 classes,
 random student): top-5 changes the KD loss by 1.4 % (2.8 % had the tail been dropped and the
 top-k renormalised), a full float16 table by 0.008 %.
+
+`ame teacher-cache` (`ame.steps.teacher_cache`) builds a cache; `TeacherCache` reads it back.
 
 Limits: the builder holds the table in memory before writing it in one file (read back
 memory-mapped), so a cache must fit in RAM; ImageNet full-shot needs top-k and a large machine.
@@ -29,20 +31,12 @@ memory-mapped), so a cache must fit in RAM; ImageNet full-shot needs top-k and a
 
 from __future__ import annotations
 
-import logging
-import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-from ame.data import load_split, read_shots
-from ame.data.plan import AugmentationPlan, training_set
-from ame.io import torch_save
-from ame.models.load import load_teacher, read_text_features
-from ame.runtime import autocast, block_type_for, resolve_device
-
-log = logging.getLogger(__name__)
+from ame.data.plan import AugmentationPlan
+from ame.runtime import autocast
 
 FORMAT = 1
 _DTYPES = {"float16": torch.float16, "float32": torch.float32}
@@ -93,38 +87,6 @@ def expand(values: torch.Tensor, indices: torch.Tensor, classes: int) -> torch.T
     tail = (1 - values.exp().sum(dim=-1, keepdim=True)).clamp_min(0)
     log_tail = (tail / (classes - k)).log().clamp_min(_LOG_FLOOR)
     return log_tail.expand(-1, classes).clone().scatter_(1, indices.long(), values)
-
-
-@torch.no_grad()
-def build(params: dict, seed: int, split_path: Path, shots_path: Path, teacher_card: Path, text_features: Path,
-          out_path: Path) -> dict:
-    """Run the teacher over every planned batch of `params['epochs']` epochs; write the cache."""
-    device = resolve_device(params["device"])
-    split = load_split(split_path)
-    train_set = training_set(split, read_shots(shots_path, split), params["augment"])
-    batch, epochs = params["batch_size"], params["epochs"]
-    plan = AugmentationPlan.draw(len(train_set), epochs, seed)
-    teacher, card = load_teacher(teacher_card, device, block_type=block_type_for(params["precision"]))
-    text = read_text_features(text_features, card, split.classnames).to(device)
-    classes, positions = split.num_classes, plan.used_positions(batch)
-    k = storage_k(epochs, positions, classes, params)
-    started = time.time()
-    rows: dict[str, list[torch.Tensor]] = {}
-    for epoch in range(epochs):
-        for images, _ in plan.loader(train_set, epoch, batch):
-            logits = teacher_logits(teacher, images.to(device), text, params["logit_scale"], device,
-                                    params["precision"])
-            for name, table in compress(F.log_softmax(logits.float(), dim=-1).cpu(), k, params["dtype"]).items():
-                rows.setdefault(name, []).append(table)
-        log.info(f"[teacher-cache {split.dataset}/{params['setting']}/seed{seed}] epoch {epoch + 1}/{epochs} "
-              f"({time.time() - started:.0f}s)")
-    tables = {name: torch.cat(parts).reshape(epochs, positions, -1) for name, parts in rows.items()}
-    torch_save({"format": FORMAT, "params": params, "seed": seed, "teacher_sha256": card["sha256"],
-                "classes": classes, "batch_size": batch, "top_k": k, "order": plan.order, "seeds": plan.seeds,
-                **tables}, out_path)
-    return {"classes": classes, "epochs": epochs, "positions": positions, "top_k": k,
-            "megabytes": round(table_bytes(epochs, positions, classes, k, params["dtype"]) / 2**20, 3),
-            "seconds": round(time.time() - started, 1)}
 
 
 class TeacherCache:

@@ -40,7 +40,20 @@ def test_every_rule_that_runs_a_job_has_a_resources_entry_and_no_entry_is_stray(
                           text=True, timeout=300)
     rules = set(proc.stdout.split()) - TARGET_RULES
     # teacher_cache exists only when kd.teacher_cache is enabled; its entry is needed then.
-    assert rules | {"teacher_cache"} == set(resource_rules())
+    # backbone_card (a backbone whose weights come from elsewhere) runs with the backbone entry.
+    assert "backbone_card" in rules
+    assert (rules - {"backbone_card"}) | {"teacher_cache"} == set(resource_rules())
+
+
+def test_a_backbone_recorded_from_a_local_file_runs_with_the_backbone_entry(tmp_path):
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(b"only its path matters in a dry run")
+    jobs = _plan(f"models={{'student': {{'arch': 'ame-tiny-student', 'weights': '{weights}'}}}}",
+                 "runtime={'resources': {'backbone': {'mem_mb': 4321, 'runtime': 9}}}")
+    cards = [j for j in jobs if j["rule"] == "backbone_card"]
+    trained = [j for j in jobs if j["rule"] == "backbone"]
+    assert len(cards) == 1 and len(trained) == 1  # the student's card; the teacher is still pre-trained
+    assert all((j["mem_mb"], j["runtime"]) == ("4321", "9") for j in cards + trained)
 
 
 def test_every_planned_job_carries_the_presets_memory_and_wall_time():

@@ -11,7 +11,7 @@ from ame.io import read_json
 from ame.models.clip import create_clip
 from ame.models.student import Student
 from ame.runtime import autocast, block_type_for
-from ame.train import distill
+from ame.steps.distill import distill
 
 # bf16 keeps 8 mantissa bits (relative step 2^-8 = 0.004). Through the tiny student's 6 layers and
 # the projector its unit-norm features differ from fp32 by 0.003-0.005 per coordinate at most
@@ -71,7 +71,7 @@ def test_unknown_precision_names_the_allowed_values():
 
 def test_a_bf16_run_trains_on_cpu_with_the_custom_block_and_records_its_precision(world, tmp_path,  # noqa: F811
                                                                                   monkeypatch):
-    import ame.train as train
+    import ame.steps.distill as train
 
     spec, inputs = world
     built = []

@@ -19,8 +19,9 @@ from ame.models.load import load_teacher
 from ame.spec import RunSpec, load_preset, run_spec
 from ame.spec.grid import teacher_cache_params
 from ame.spec.run import RSMSettings
-from ame.teacher_cache import TeacherCache, build, compress, expand, storage_k, table_bytes, teacher_logits
-from ame.train import RunInputs, distill
+from ame.steps.distill import RunInputs, distill
+from ame.steps.teacher_cache import build
+from ame.training.teacher_cache import TeacherCache, compress, expand, storage_k, table_bytes, teacher_logits
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")

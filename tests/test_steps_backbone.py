@@ -41,10 +41,10 @@ def _write(path, fmt, model):
         torch.save(state, path)
 
 
-def _backbone(tmp_path, cfg):
+def _backbone(tmp_path, cfg, *extra):
     card = tmp_path / "out" / "student.json"
-    main(["backbone", "--params", json.dumps(backbone_params(cfg, "student")), "--splits",
-          "--out-weights", str(tmp_path / "out" / "student.pt"), "--out-card", str(card)])
+    main(["backbone", "--params", json.dumps(backbone_params(cfg, "student")), "--splits", "--out-card", str(card),
+          *extra])
     return card
 
 
@@ -58,6 +58,7 @@ def test_a_local_weights_file_becomes_a_backbone_with_its_checksum(tmp_path, fmt
     card = read_json(_backbone(tmp_path, _mini(weights)))
     assert card["weights"] == "file" and card["file"] == str(weights.resolve())
     assert card["sha256"] == sha256_file(weights)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["student.json"]  # no placeholder file
     loaded, _ = load_backbone(tmp_path / "out" / "student.json")
     assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in model.state_dict().items())
 
@@ -93,3 +94,39 @@ def test_the_weights_file_is_an_input_of_its_backbone_job(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     job = next(b for b in re.split(r"\n(?=rule )", proc.stdout) if "wildcards: role=student" in b)
     assert str(weights) in re.search(r"input: (.*)", job).group(1)
+
+
+def test_a_weights_file_is_written_only_for_weights_trained_here(tmp_path, capsys):
+    weights = tmp_path / "w.pt"
+    torch.save(create_clip(ARCH).state_dict(), weights)
+    with pytest.raises(SystemExit):
+        _backbone(tmp_path, _mini(weights), "--out-weights", str(tmp_path / "out" / "student.pt"))
+    assert "not trained here" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_open_clip_weights_absent_offline_stop_with_how_to_fill_the_cache(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    import huggingface_hub.constants as hub
+
+    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(hub, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    params = {"arch": "ViT-B-16-quickgelu", "weights": "openai", "image_size": 224}
+    with pytest.raises(SystemExit):
+        main(["backbone", "--params", json.dumps(params), "--splits", "--out-card", str(tmp_path / "card.json")])
+    err = capsys.readouterr().err
+    assert "ViT-B-16-quickgelu 'openai' weights are not in open_clip's cache" in err, err
+    assert "Backbone weights, also offline" in err
+    assert not (tmp_path / "card.json").exists()
+
+
+def test_a_card_for_open_clip_weights_is_checked_against_the_cached_file(tmp_path, monkeypatch):
+    cached = tmp_path / "open_clip_pytorch_model.bin"
+    cached.write_bytes(b"other bytes")
+    monkeypatch.setattr("ame.models.load.tag_weights_file", lambda arch, tag: cached)
+    card = tmp_path / "teacher.json"
+    card.write_text(json.dumps({"arch": "ViT-L-14-quickgelu", "weights": "openai", "file": str(cached),
+                                "sha256": "0" * 64, "params": {}}))
+    with pytest.raises(ValueError, match="open_clip_pytorch_model.bin changed since .*teacher.json was written"):
+        load_backbone(card)
