@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import re
 import sys
 from importlib import resources
 from importlib.util import find_spec
@@ -269,13 +270,43 @@ def _read_yaml(path: Path) -> Any:
         raise ConfigError(f"{path}:{place}: YAML syntax error: {getattr(err, 'problem', err)}") from None
 
 
+EXTENDS = "extends"
+
+
+def read_preset_file(path: Path, _chain: tuple[Path, ...] = ()) -> Any:
+    """The preset in file `path` as written, with `extends: NAME` resolved: the preset NAME.yaml
+    beside it (itself possibly extending another) with this file's keys merged on top (mappings
+    key by key, lists and values replaced). ConfigError for a missing base or a cycle."""
+    raw = _read_yaml(path)
+    if not isinstance(raw, dict) or EXTENDS not in raw:
+        return raw
+    name = raw.pop(EXTENDS)
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        raise ConfigError(f"{path}: key '{EXTENDS}': give the name of a preset beside it, e.g. `extends: paper`")
+    base_path = path.parent / f"{name}.yaml"
+    chain = (*_chain, path.resolve())
+    if base_path.resolve() in chain:
+        raise ConfigError(f"{path}: key '{EXTENDS}': presets extend each other in a circle "
+                          f"({' -> '.join(p.stem for p in chain)} -> {name})")
+    if not base_path.is_file():
+        presets = sorted(p.stem for p in path.parent.glob("*.yaml") if p.name != "config.yaml")
+        raise ConfigError(f"{path}: key '{EXTENDS}': no preset '{name}' ({base_path} not found); available "
+                          f"presets: {', '.join(presets)}")
+    base = read_preset_file(base_path, chain)
+    if not isinstance(base, dict):
+        raise ConfigError(f"{base_path}: a preset must be a YAML mapping of keys to values (extended by {path})")
+    base.pop("preset", None)  # the base's own name; this preset is named by its file
+    return deep_merge(base, raw)
+
+
 def load_preset(path: str | Path, overrides: dict | None = None) -> dict:
-    """Read preset file `path` (its name is the file's stem), apply `overrides`, validate.
+    """Read preset file `path` (its name is the file's stem; `extends: NAME` starts from preset
+    NAME, see `read_preset_file`), apply `overrides`, validate.
 
     YAML syntax errors are reported with their line and column; see `validate_preset` for the rest.
     """
     path = Path(path)
-    raw = _read_yaml(path)
+    raw = read_preset_file(path)
     where = str(path)
     if overrides:
         if not isinstance(raw, dict):
