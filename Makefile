@@ -9,10 +9,16 @@ export HF_HUB_OFFLINE := 1
 export DVC_NO_ANALYTICS := 1
 export MPLBACKEND := Agg
 
-.PHONY: all test lint setup slurm-deps clean-results
+.PHONY: all test lint setup slurm-deps clean-results paper-smoke
 
 all: $(VENV)/.installed
 	snakemake --cores $(CORES) all
+
+# The paper preset's own rules, steps and models at real shapes, offline, on miniature inputs
+# (random weights, a PromptKD-format teacher checkpoint, four DTD classes) written into smoke/.
+paper-smoke: $(VENV)/.installed
+	python -m tests.paper_smoke smoke
+	AME_TEST_SMALL_SPLITS=1 snakemake --cores $(CORES) all --config preset=paper-smoke
 
 test: $(VENV)/.installed
 	pytest -q

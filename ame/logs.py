@@ -26,13 +26,19 @@ class _Stderr(logging.StreamHandler):
 
 def setup_logging(verbosity: int = 0) -> None:
     """One log format for every job: time, level, message (messages name their run, epoch, step).
-    verbosity -1: warnings and errors only (`--quiet`); 0: progress (default); 1: debug (`--verbose`)."""
-    logger = logging.getLogger("ame")
-    logger.setLevel({-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG))
-    if not any(isinstance(h, _Stderr) for h in logger.handlers):
+    verbosity -1: warnings and errors only (`--quiet`); 0: progress (default); 1: debug (`--verbose`).
+
+    The handler sits on the root logger, whose level stays WARNING: other libraries' warnings show
+    in the same format, their INFO chatter does not, and their module-level `logging.info(...)` calls
+    find a handler and so never install a second one (`logging.basicConfig`), which would print
+    every `ame` message twice."""
+    logging.getLogger("ame").setLevel({-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG))
+    root = logging.getLogger()
+    root.setLevel(logging.WARNING)
+    if not any(isinstance(h, _Stderr) for h in root.handlers):
         handler = _Stderr()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
-        logger.addHandler(handler)
+        root.addHandler(handler)
 
 
 def _duration(seconds: float) -> str:

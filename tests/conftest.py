@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # The one rule for the `slow` marker: a test is slow when it trains models or runs Snakemake jobs,
 # that is, when it uses one of these fixtures (`pytest -m "not slow"` skips them while developing).
-SLOW_FIXTURES = {"world", "project", "cluster", "clone"}
+SLOW_FIXTURES = {"world", "project", "cluster", "clone", "paper_smoke"}
 
 
 def pytest_collection_modifyitems(items):

@@ -8,10 +8,10 @@ writes under FOLDER:
 - `weights/ViT-B-16-quickgelu.safetensors`, `weights/ViT-L-14-quickgelu.safetensors`: randomly
   initialised open_clip state dicts of the paper's student and teacher backbones (float16), used
   as local weights files (`models.<role>.weights`);
-- `teacher_model/DTD/VLPromptLearner/model-best.pth.tar`: a checkpoint in the layout and key names
-  of PromptKD's released teachers — a Dassl checkpoint whose `state_dict` has PromptSRC's keys at
-  ViT-L/14's shapes (protocol.md §1b; `tests/promptkd_fixtures.py`), random float16 values — for
-  `teacher.source: fetch` to locate, convert and load;
+- `teacher_model/DescribableTextures/VLPromptLearner/model-best.pth.tar`: a checkpoint in the
+  layout and key names of PromptKD's released teachers — a Dassl checkpoint whose `state_dict`
+  has PromptSRC's keys at ViT-L/14's shapes (protocol.md §1b; `tests/promptkd_fixtures.py`),
+  random float16 values — for `teacher.source: fetch` to locate, convert and load;
 - `data/DTD/raw/`: DTD in CoOp's layout (`images/<class>/<class>_NNNN.jpg` and
   `split_zhou_DescribableTextures.json`) with 4 of its 47 classes and 224-px images, which the
   `prepare_dataset` job converts with the real converter. Its class count and split sizes are not
@@ -34,10 +34,11 @@ from tests.promptkd_fixtures import VIT_L14, promptkd_shapes, random_state
 
 ARCHS = {"student": "ViT-B-16-quickgelu", "teacher": "ViT-L-14-quickgelu"}
 CLASSES = ["banded", "blotchy", "braided", "bubbly"]  # DTD's first four classes, in its label order
-IMAGES_PER_CLASS = {"train": 4, "val": 1, "test": 3}
+IMAGES_PER_CLASS = {"train": 4, "val": 1, "test": 2}
 IMAGE_SIZE = 224
 SPLIT_FILE = "split_zhou_DescribableTextures.json"
-CHECKPOINT = Path("teacher_model/DTD/VLPromptLearner/model-best.pth.tar")
+# The release's folder for DTD is Dassl's DATASET.NAME, DescribableTextures.
+CHECKPOINT = Path("teacher_model/DescribableTextures/VLPromptLearner/model-best.pth.tar")
 PROMPT_TOKENS, PROMPT_DEPTH = 4, 9  # the paper preset's teacher prompts
 
 

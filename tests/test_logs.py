@@ -43,4 +43,16 @@ def test_setup_logging_sets_the_ame_loggers_level_from_the_verbosity():
         setup_logging(verbosity)
         assert logging.getLogger("ame").level == level
     setup_logging(0)
-    assert sum(type(h).__name__ == "_Stderr" for h in logging.getLogger("ame").handlers) == 1  # never added twice
+    assert sum(type(h).__name__ == "_Stderr" for h in logging.getLogger().handlers) == 1  # never added twice
+
+
+def test_each_message_is_printed_once_even_after_a_library_logs_through_the_root_logger():
+    import subprocess
+    import sys
+
+    code = ("import logging; from ame.logs import setup_logging; setup_logging(0); "
+            "logging.info('library chatter'); logging.warning('library warning'); "
+            "logging.getLogger('ame.x').info('our message')")
+    err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stderr
+    assert err.count("our message") == 1 and "library chatter" not in err
+    assert err.count("library warning") == 1 and " WARNING library warning" in err  # one format for all

@@ -362,3 +362,60 @@ def test_the_ablation_method_reaches_its_runs():
     cfg = validate_preset({**_mini(), "ablation": {**_mini()["ablation"], "method": "simple_rsm"}}, name="mini")
     specs = ablation_specs(cfg)
     assert {s.method for s in specs} == {"simple_rsm"} and all(s.prompts is None for s in specs)
+
+
+# ------------------------------------------------------------------------------ extends: NAME
+
+def _leaves(tree: dict, prefix: tuple = ()):
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            yield from _leaves(value, (*prefix, key))
+        else:
+            yield (*prefix, key), value
+
+
+def test_the_paper_smoke_preset_is_the_paper_preset_except_what_it_sets():
+    from ame.spec.preset import read_preset_file
+
+    smoke_file = yaml.safe_load((ROOT / "config" / "paper-smoke.yaml").read_text())
+    merged = read_preset_file(ROOT / "config" / "paper-smoke.yaml")
+    set_here = dict(_leaves({k: v for k, v in smoke_file.items() if k != "extends"}))
+    for path, value in _leaves(_paper()):
+        expected = set_here.get(path, value)
+        found = merged
+        for key in path:
+            found = found[key]
+        assert found == expected, path
+    # the paper's architectures, prompts, KD, RSM, optimiser and image size are inherited, not copied
+    assert {"models", "student", "kd", "rsm", "augment", "eval"} & set(smoke_file) == {"models"}
+    assert set(smoke_file["models"]["student"]) == {"weights"} and set(smoke_file["optim"]) == {"epochs"}
+
+
+def test_an_extending_preset_merges_mappings_and_replaces_lists_and_values(tmp_path):
+    from ame.spec.preset import read_preset_file
+
+    (tmp_path / "base.yaml").write_text("preset: base\ndatasets: [Digits, MNIST]\nrsm: {omega: 10, rank: 8}\n")
+    (tmp_path / "child.yaml").write_text("extends: base\ndatasets: [Digits]\nrsm: {omega: 5}\n")
+    (tmp_path / "grandchild.yaml").write_text("extends: child\nseeds: [4]\n")
+    assert read_preset_file(tmp_path / "grandchild.yaml") == {"datasets": ["Digits"], "rsm": {"omega": 5, "rank": 8},
+                                                              "seeds": [4]}  # the base's name is not inherited
+
+
+@pytest.mark.parametrize("files, fragment", [
+    ({"a": "extends: b\n", "b": "extends: a\n"}, "presets extend each other in a circle (a -> b -> a)"),
+    ({"a": "extends: absent\n"}, "key 'extends': no preset 'absent'"),
+    ({"a": "extends: [b]\n"}, "key 'extends': give the name of a preset beside it"),
+])
+def test_a_broken_extends_is_an_error_naming_the_file(tmp_path, files, fragment):
+    for name, text in files.items():
+        (tmp_path / f"{name}.yaml").write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_preset(tmp_path / "a.yaml")
+    assert fragment in str(err.value) and ".yaml" in str(err.value), str(err.value)
+
+
+def test_extends_is_a_key_of_preset_files_only_not_an_override(tmp_path):
+    (tmp_path / "mini.yaml").write_text((ROOT / "config" / "mini.yaml").read_text())
+    (tmp_path / "config.yaml").write_text("preset: mini\n")
+    with pytest.raises(ConfigError, match="extends"):
+        load_active({"extends": "paper"}, active_file=tmp_path / "config.yaml")
