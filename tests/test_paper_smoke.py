@@ -92,7 +92,7 @@ def test_the_teacher_was_imported_from_the_release_layout_and_checked(paper_smok
     card = read_json(models / "teacher" / "base2new" / "DTD.json")
     checkpoint = work / "smoke" / "teacher_model" / "DescribableTextures" / "VLPromptLearner" / "model-best.pth.tar"
     assert card["format"] == "promptkd" and card["arch"] == "ViT-L-14-quickgelu"
-    assert card["source"]["path"] == str(checkpoint) and card["source"]["sha256"] == sha256_file(checkpoint)
+    assert work / card["source"]["path"] == checkpoint and card["source"]["sha256"] == sha256_file(checkpoint)
     assert card["conversion"]["unknown_skipped"] == []
     check = read_json(models / "teacher_check" / "base2new" / "DTD.json")
     contracts.validate(check, contracts.TEACHER_CHECK, where="teacher_check")
