@@ -6,6 +6,7 @@ files. Each writer validates before writing and each reader validates after read
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jsonschema
@@ -111,8 +112,26 @@ HISTORY_COLUMNS = ["epoch", "lr", "kd_loss", "rsm_entropy", "total_loss", "base_
 EMBEDDING_KEYS = {"features": "N x d float32", "labels": "N int64", "classnames": "C str"}
 
 
+def _non_finite(obj: Any, path: tuple = ()) -> tuple[tuple, float] | None:
+    """(key path, value) of the first NaN or infinite number in `obj`, or None."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return path, obj
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else ()
+    for key, value in items:
+        found = _non_finite(value, (*path, key))
+        if found is not None:
+            return found
+    return None
+
+
 def validate(obj: Any, schema: dict, where: str) -> Any:
-    """Raise ValueError naming the file (`where`) and the offending key if `obj` breaks `schema`."""
+    """Raise ValueError naming the file (`where`) and the offending key if `obj` breaks `schema`,
+    or holds a NaN or infinite number anywhere (a run that went wrong never reaches a table)."""
+    bad = _non_finite(obj)
+    if bad is not None:
+        key = "/".join(str(p) for p in bad[0]) or "(top level)"
+        raise ValueError(f"{where}: key '{key}': {bad[1]} is not a finite number; the run went wrong (see its "
+                         "log) and is not reported")
     try:
         jsonschema.validate(obj, schema)
     except jsonschema.ValidationError as err:

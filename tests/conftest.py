@@ -74,3 +74,23 @@ def world(tmp_path_factory):
     return spec, RunInputs(split, shots, cards["student"], teacher_card, features)
 
 
+@pytest.fixture(scope="module")
+def student_clip():
+    """The miniature's student backbone, random weights (seed 0)."""
+    import torch
+
+    from ame.models.clip import create_clip
+
+    torch.manual_seed(0)
+    return create_clip("ame-tiny-student")
+
+
+@pytest.fixture(scope="module")
+def teacher_clip():
+    """The miniature's teacher backbone, random weights (seed 0)."""
+    import torch
+
+    from ame.models.clip import create_clip
+
+    torch.manual_seed(0)
+    return create_clip("ame-tiny-teacher")

@@ -1,4 +1,5 @@
-"""The paper's student at its real size (built on the meta device: shapes without data or init time).
+"""ame.models.student: the tiny student's trainable set, and the paper's student at its real size
+(built on the meta device: shapes without data or init time).
 
 PromptKD's student is OpenAI's CLIP ViT-B/16 with 4 vision prompt tokens per layer on 9 layers
 (base-to-new) or 3 (cross-dataset) and a 512->768 projector; only prompts and projector train
@@ -9,7 +10,7 @@ import pytest
 import torch
 
 from ame.models.clip import activation_class_names, create_clip
-from ame.models.student import Student
+from ame.models.student import Projector, Student
 
 TEACHER_DIM = 768  # ViT-L/14's embedding: the projector maps the student's 512 into it
 
@@ -78,3 +79,37 @@ def test_custom_block_keeps_quickgelu_and_the_parameter_count(vit_b16):
 def test_meta_device_refuses_pretrained_weights():
     with torch.device("meta"), pytest.raises(ValueError, match="meta device"):
         create_clip("ViT-B-16-quickgelu", pretrained="openai")
+
+
+def test_projector_has_promptkds_parameter_count_at_paper_width():
+    with torch.device("meta"):
+        projector = Projector(512, 768)
+    assert sum(p.numel() for p in projector.parameters()) == 986_112
+
+
+def test_pkd_student_trains_prompts_and_projector_only(student_clip):
+    student = Student(student_clip, out_dim=48, prompt_tokens=4, prompt_depth=4)
+    trainable = {n for n, p in student.named_parameters() if p.requires_grad}
+    assert trainable == {"prompts.tokens", "projector.net.0.weight", "projector.net.0.bias",
+                         "projector.net.1.weight", "projector.net.1.bias", "projector.net.3.weight",
+                         "projector.net.3.bias"}
+    n_prompt = 4 * 4 * 48
+    n_projector = 32 * 48 + 48 + 2 * 48 + 48 * 48 + 48
+    assert sum(p.numel() for p in student.parameters() if p.requires_grad) == n_prompt + n_projector
+
+
+def test_simple_student_has_no_prompts(student_clip):
+    student = Student(student_clip, out_dim=48, prompt_depth=0)
+    assert student.prompts is None
+    features = student.eval()(torch.randn(2, 3, 32, 32))
+    assert features.shape == (2, 48)
+    torch.testing.assert_close(features.norm(dim=-1), torch.ones(2))
+
+
+def test_trainable_state_round_trips_without_backbone_tensors(student_clip):
+    student = Student(student_clip, out_dim=48, prompt_depth=2)
+    state = student.trainable_state()
+    assert not any(k.startswith("visual.") for k in state)
+    other = Student(student_clip, out_dim=48, prompt_depth=2)
+    other.load_trainable_state(state)
+    torch.testing.assert_close(other.prompts.tokens, student.prompts.tokens)

@@ -51,3 +51,29 @@ def clone_project(work: Path, preset: dict) -> Path:
     (work / "config" / "ci.yaml").write_text(yaml.safe_dump(preset))
     (work / "config" / "config.yaml").write_text("preset: ci\n")
     return work
+
+
+def shipped_preset(name: str) -> dict:
+    """A preset file of config/ as written (not validated)."""
+    return yaml.safe_load((ROOT / "config" / f"{name}.yaml").read_text())
+
+
+def write_preset(folder: Path, cfg: dict, name: str = "preset") -> Path:
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def rejects(folder: Path, cfg: dict, *fragments: str, name: str = "preset") -> str:
+    """Assert that loading `cfg` as preset `name` fails naming its file and every fragment."""
+    import pytest
+
+    from ame.spec import ConfigError, load_preset
+
+    with pytest.raises(ConfigError) as err:
+        load_preset(write_preset(folder, cfg, name))
+    message = str(err.value)
+    assert f"{name}.yaml" in message, message
+    for fragment in fragments:
+        assert fragment in message, message
+    return message

@@ -51,12 +51,15 @@ def keep_finished(out_dir: Path, scratch_dir: Path, key: str) -> None:
 
 
 def restore_finished(out_dir: Path, scratch_dir: Path, key: str) -> bool:
-    """Put back a run kept by `keep_finished` under the same key; False when there is none."""
+    """Put back a run kept by `keep_finished` under the same key; False when there is none, or when
+    the kept copy lacks a file (then the run is trained again)."""
     kept = scratch_dir / "finished"
     try:
         if read_json(kept / "key.json").get("key") != key:
             return False
     except (FileNotFoundError, ValueError):
+        return False
+    if not all((kept / name).is_file() for name in _RUN_FILES_METRICS_LAST):
         return False
     for name in _RUN_FILES_METRICS_LAST:
         write_bytes(out_dir / name, (kept / name).read_bytes())

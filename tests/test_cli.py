@@ -1,0 +1,40 @@
+"""ame.cli: the command line validates presets, documents every key and describes each step.
+"""
+
+
+import pytest
+
+from tests.workspace import ROOT, shipped_preset, write_preset
+
+
+def test_ame_validate_checks_a_preset_before_any_job(tmp_path, capsys):
+    from ame.cli import main
+
+    main(["validate", str(ROOT / "config" / "mini.yaml")])
+    assert "valid preset 'mini' (66 distillation runs)" in capsys.readouterr().out
+    bad = write_preset(tmp_path, {**shipped_preset("mini"), "rsm": {"omega": 50, "rank": 64.0}}, "mine")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["validate", str(bad)])
+    assert exit_info.value.code == 1
+    assert "mine.yaml: key 'rsm.rank'" in capsys.readouterr().err
+
+
+def test_config_docs_keep_every_description_in_its_table_cell(capsys):
+    from ame.cli import main
+
+    main(["config-docs"])
+    lines = capsys.readouterr().out.splitlines()
+    assert all(line.replace("\\|", "").count("|") == 4 for line in lines)
+    assert any("KL(teacher \\|\\| student)" in line for line in lines)
+
+
+def test_the_command_line_reports_its_version_and_describes_each_step(capsys):
+    from ame import __version__
+    from ame.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--version"])
+    assert capsys.readouterr().out.strip() == f"ame {__version__}"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["validate", "--help"])
+    assert "Validate a preset file" in capsys.readouterr().out
