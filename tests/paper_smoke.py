@@ -12,10 +12,16 @@ writes under FOLDER:
   layout and key names of PromptKD's released teachers — a Dassl checkpoint whose `state_dict`
   has PromptSRC's keys at ViT-L/14's shapes (protocol.md §1b; `tests/promptkd_fixtures.py`),
   random float16 values — for `teacher.source: fetch` to locate, convert and load;
+- `teacher_model/ImageNet-xd/VLPromptLearner_large/model.pth.tar-20`: the same for the
+  cross-dataset teacher (trained on ImageNet, the source);
 - `data/DTD/raw/`: DTD in CoOp's layout (`images/<class>/<class>_NNNN.jpg` and
-  `split_zhou_DescribableTextures.json`) with 4 of its 47 classes and 224-px images, which the
-  `prepare_dataset` job converts with the real converter. Its class count and split sizes are not
-  the protocol's, so the job needs the test switch `AME_TEST_SMALL_SPLITS=1` (ame.data.convert).
+  `split_zhou_DescribableTextures.json`) with 4 of its 47 classes and 224-px images;
+- `data/ImageNet/raw/`: ImageNet in CoOp's layout (`images/{train,val}/<wnid>/*.JPEG`,
+  `classnames.txt`) with 4 of its 1,000 classes, the cross-dataset source.
+
+The `prepare_dataset` jobs convert both with the real converters. Their class counts and split
+sizes are not the protocol's, so the jobs need the test switch `AME_TEST_SMALL_SPLITS=1`
+(ame.data.convert).
 
 Existing files are kept (delete FOLDER to write them again), so a rerun costs nothing.
 """
@@ -37,8 +43,13 @@ CLASSES = ["banded", "blotchy", "braided", "bubbly"]  # DTD's first four classes
 IMAGES_PER_CLASS = {"train": 4, "val": 1, "test": 2}
 IMAGE_SIZE = 224
 SPLIT_FILE = "split_zhou_DescribableTextures.json"
-# The release's folder for DTD is Dassl's DATASET.NAME, DescribableTextures.
-CHECKPOINT = Path("teacher_model/DescribableTextures/VLPromptLearner/model-best.pth.tar")
+# The release's folders: Dassl's DATASET.NAME for base-to-new (DescribableTextures for DTD), and
+# the cross-dataset teacher's own.
+CHECKPOINTS = (Path("teacher_model/DescribableTextures/VLPromptLearner/model-best.pth.tar"),
+               Path("teacher_model/ImageNet-xd/VLPromptLearner_large/model.pth.tar-20"))
+# ImageNet's first four classes: WordNet id and CLIP's class name (CoOp's classnames.txt).
+IMAGENET_CLASSES = [("n01440764", "tench"), ("n01443537", "goldfish"), ("n01484850", "great white shark"),
+                    ("n01491361", "tiger shark")]
 PROMPT_TOKENS, PROMPT_DEPTH = 4, 9  # the paper preset's teacher prompts
 
 
@@ -62,16 +73,17 @@ def write_backbone_weights(folder: Path) -> None:
         path.with_suffix(".part").rename(path)
 
 
-def write_teacher_checkpoint(folder: Path) -> None:
-    path = folder / CHECKPOINT
-    if path.is_file():
-        return
-    shapes = promptkd_shapes(VIT_L14, n_ctx=PROMPT_TOKENS, depth=PROMPT_DEPTH, n_cls=len(CLASSES))
-    state = {k: v.to(torch.float16) for k, v in random_state(shapes, seed=7).items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(path.name + ".part")
-    torch.save({"state_dict": state, "epoch": 20, "val_result": 0.0}, part)
-    part.rename(path)
+def write_teacher_checkpoints(folder: Path) -> None:
+    for seed, relative in enumerate(CHECKPOINTS, start=7):
+        path = folder / relative
+        if path.is_file():
+            continue
+        shapes = promptkd_shapes(VIT_L14, n_ctx=PROMPT_TOKENS, depth=PROMPT_DEPTH, n_cls=len(CLASSES))
+        state = {k: v.to(torch.float16) for k, v in random_state(shapes, seed=seed).items()}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_name(path.name + ".part")
+        torch.save({"state_dict": state, "epoch": 20, "val_result": 0.0}, part)
+        part.rename(path)
 
 
 def _texture(label: int, index: int) -> Image.Image:
@@ -102,10 +114,26 @@ def write_dataset(folder: Path) -> None:
     (raw / SPLIT_FILE).write_text(json.dumps(split))  # last: marks a complete folder
 
 
+def write_imagenet(folder: Path) -> None:
+    raw = folder / "data" / "ImageNet" / "raw"
+    if (raw / "classnames.txt").is_file():
+        return
+    number = 0
+    for part, count in (("train", IMAGES_PER_CLASS["train"]), ("val", IMAGES_PER_CLASS["test"])):
+        for label, (wnid, _) in enumerate(IMAGENET_CLASSES):
+            for _ in range(count):
+                number += 1
+                target = raw / "images" / part / wnid / f"{wnid}_{number:05d}.JPEG"
+                target.parent.mkdir(parents=True, exist_ok=True)
+                _texture(label, number).save(target, format="JPEG", quality=90)
+    (raw / "classnames.txt").write_text("".join(f"{w} {name}\n" for w, name in IMAGENET_CLASSES))  # last
+
+
 def write_inputs(folder: str | Path = "smoke") -> Path:
     folder = Path(folder)
     write_dataset(folder)
-    write_teacher_checkpoint(folder)
+    write_imagenet(folder)
+    write_teacher_checkpoints(folder)
     write_backbone_weights(folder)
     return folder
 

@@ -2,18 +2,20 @@
 paper preset with only its size changed) run by Snakemake from a fresh clone, as `make paper-smoke`
 runs it, on the inputs `tests/paper_smoke.py` writes.
 
-What it runs: the paper preset's rules, `ame` steps and models — DTD prepared by the real CoOp
-converter (under the AME_TEST_SMALL_SPLITS switch: 4 of 47 classes), ViT-B-16-quickgelu and
-ViT-L-14-quickgelu backbones from local weights files (their sha256 in the cards), PromptKD's
-teacher imported from a checkpoint in the release's layout and key names, text features, teacher
-check, the four distillation methods with 9-layer deep prompts (the paper's optimiser, 224 px,
-fp32 on the CPU), zero-shot, and the report — and checks every file contract on the way.
+What it runs: the paper preset's rules, `ame` steps and models — DTD and ImageNet prepared by the
+real converters (CoOp's split file; ImageNet's manual layout) under the AME_TEST_SMALL_SPLITS
+switch (4 classes each), ViT-B-16-quickgelu and ViT-L-14-quickgelu backbones from local weights
+files (their sha256 in the cards), PromptKD's base-to-new and cross-dataset teachers imported from
+checkpoints in the release's layout and key names, text features, teacher checks, the four
+base-to-new methods with 9-layer deep prompts and the two cross-dataset ones with 3 (the paper's
+optimiser, 224 px, fp32 on the CPU), zero-shot, and the report — and checks every file contract on
+the way.
 
-What it leaves out: the cross-dataset path (its source, ImageNet, has 1,000 classes), more than one
-seed, shots setting and epoch, the teacher cache (off in the paper preset), downloads (the paper's
-datasets, weights and teachers come from the network or by hand; their download code has its own
-tests against local servers), and anything numerical: the weights are random, so accuracies are
-only checked to be finite percentages.
+What it leaves out: more than one seed, shots setting, epoch and cross-dataset target; the "full"
+setting; the ω × φ ablation target; the teacher cache (off in the paper preset); downloads (the
+paper's datasets, weights and teachers come from the network or by hand; their download code has
+its own tests against local servers); and anything numerical: the weights are random, so
+accuracies are only checked to be finite percentages.
 """
 
 import json
@@ -59,7 +61,8 @@ def paper_smoke(tmp_path_factory):
 def test_the_paper_presets_whole_dag_runs_offline_at_real_shapes(paper_smoke):
     work, out, seconds = paper_smoke
     print(f"paper-smoke DAG: {seconds:.0f} s")
-    assert job_counts(out)["distill"] == 4 and job_counts(out)["backbone_card"] == 2
+    counts = job_counts(out)
+    assert (counts["distill"], counts["teacher"], counts["backbone_card"], counts["prepare_dataset"]) == (6, 2, 2, 2)
     assert "backbone " not in out.replace("backbone_card", "")  # nothing is pre-trained: the weights are files
     # A second run finds everything up to date.
     again = run(["snakemake", "-n", "all", "--config", "preset=paper-smoke"], work,
@@ -67,12 +70,16 @@ def test_the_paper_presets_whole_dag_runs_offline_at_real_shapes(paper_smoke):
     assert "Nothing to be done" in again
 
 
-def test_dtd_went_through_the_real_converter(paper_smoke):
+def test_dtd_and_imagenet_went_through_the_real_converters(paper_smoke):
     work, _, _ = paper_smoke
     split = read_json(work / "smoke" / "data" / "DTD" / "split.json")
     contracts.validate(split, contracts.SPLIT, where="split.json")
     assert split["dataset"] == "DTD" and split["classnames"] == ["banded", "blotchy", "braided", "bubbly"]
     assert (len(split["train"]), len(split["val"]), len(split["test"])) == (16, 4, 8)
+    imagenet = read_json(work / "smoke" / "data" / "ImageNet" / "split.json")
+    contracts.validate(imagenet, contracts.SPLIT, where="split.json")
+    assert imagenet["classnames"] == ["tench", "goldfish", "great white shark", "tiger shark"]
+    assert (len(imagenet["train"]), len(imagenet["val"]), len(imagenet["test"])) == (16, 0, 8)
 
 
 def test_backbone_cards_record_the_local_files_and_their_checksums(paper_smoke):
@@ -86,15 +93,19 @@ def test_backbone_cards_record_the_local_files_and_their_checksums(paper_smoke):
         assert not (models / "backbone" / f"{role}.pt").exists()  # no placeholder weights file
 
 
-def test_the_teacher_was_imported_from_the_release_layout_and_checked(paper_smoke):
+@pytest.mark.parametrize("task, dataset, release_file", [
+    ("base2new", "DTD", "DescribableTextures/VLPromptLearner/model-best.pth.tar"),
+    ("xd", "ImageNet", "ImageNet-xd/VLPromptLearner_large/model.pth.tar-20"),
+])
+def test_the_teachers_were_imported_from_the_release_layout_and_checked(paper_smoke, task, dataset, release_file):
     work, _, _ = paper_smoke
     models = work / "results" / "paper-smoke" / "models"
-    card = read_json(models / "teacher" / "base2new" / "DTD.json")
-    checkpoint = work / "smoke" / "teacher_model" / "DescribableTextures" / "VLPromptLearner" / "model-best.pth.tar"
+    card = read_json(models / "teacher" / task / f"{dataset}.json")
+    checkpoint = work / "smoke" / "teacher_model" / release_file
     assert card["format"] == "promptkd" and card["arch"] == "ViT-L-14-quickgelu"
     assert work / card["source"]["path"] == checkpoint and card["source"]["sha256"] == sha256_file(checkpoint)
     assert card["conversion"]["unknown_skipped"] == []
-    check = read_json(models / "teacher_check" / "base2new" / "DTD.json")
+    check = read_json(models / "teacher_check" / task / f"{dataset}.json")
     contracts.validate(check, contracts.TEACHER_CHECK, where="teacher_check")
     assert check["n_test"] == 8 and check["n_classes"] == 4
 
@@ -123,11 +134,23 @@ def test_every_run_has_the_paper_settings_and_its_file_contracts(paper_smoke):
     contracts.validate(zero, contracts.METRICS, where="zeroshot")
 
 
-def test_the_report_has_dtd_rows_for_every_method(paper_smoke):
+def test_cross_dataset_runs_use_the_imagenet_teacher_on_the_target(paper_smoke):
+    work, _, _ = paper_smoke
+    for method in ("pkd", "pkd_rsm"):
+        folder = work / "results" / "paper-smoke" / "runs" / "xd" / "DTD" / "4shot" / method / "seed1"
+        params = read_json(folder / "params.json")
+        metrics = contracts.validate(read_json(folder / "metrics.json"), contracts.METRICS, where=str(folder))
+        assert (params["task"], params["dataset"], params["prompts"]["depth"], params["kd"]["weight"]) == \
+            ("xd", "DTD", 3, 1000.0)
+        assert metrics["provenance"]["teacher_sha256"] == read_json(
+            work / "results" / "paper-smoke" / "models" / "teacher" / "xd" / "ImageNet.json")["sha256"]
+        assert math.isfinite(metrics["accuracy"]) and 0 <= metrics["accuracy"] <= 100
+
+
+def test_the_report_has_dtd_rows_in_both_tables(paper_smoke):
     work, _, _ = paper_smoke
     tables = work / "results" / "paper-smoke" / "tables"
-    table1 = (tables / "table1.csv").read_text()
-    assert "DTD" in table1
+    assert "DTD" in (tables / "table1.csv").read_text() and "DTD" in (tables / "table2.csv").read_text()
     summary = json.loads((work / "results" / "paper-smoke" / "metrics" / "summary.json").read_text())
     assert summary
     assert (work / "results" / "paper-smoke" / "figures" / "tsne_DTD.png").stat().st_size > 0

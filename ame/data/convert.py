@@ -30,7 +30,8 @@ Item = tuple[str, int]
 log = logging.getLogger(__name__)
 
 #: Test switch: with this environment variable set to 1, a paper dataset may have fewer classes and
-#: images than the protocol's (its class count and split sizes are reported, not enforced). Only the
+#: images than the protocol's (its class count and split sizes are reported, not enforced; ImageNet
+#: may have any number of class folders). Only the
 #: paper-path smoke test (tests/paper_smoke.py, `make paper-smoke`) sets it, to run paper datasets'
 #: real converters on miniature copies; never set it for results.
 SMALL_SPLITS = "AME_TEST_SMALL_SPLITS"

@@ -87,8 +87,9 @@ def _scan(folder: Path) -> tuple[list[str], list[str]]:
     return sorted(dirs), sorted(files)
 
 
-def validate_layout(raw: str | Path, num_classes: int = 1000) -> list[str]:
-    """Check ``raw/images/{train,val}`` and return the sorted train wnids (= labels 0..C-1).
+def validate_layout(raw: str | Path, num_classes: int | None = 1000) -> list[str]:
+    """Check ``raw/images/{train,val}`` and return the sorted train wnids (= labels 0..C-1);
+    `num_classes` None accepts any number of class folders (the AME_TEST_SMALL_SPLITS test switch).
 
     Raises FileNotFoundError / ValueError whose message says what is wrong and how to fix it:
     nothing placed yet, a missing split folder, a flat val folder (CoOp#60), unextracted per-class
@@ -103,12 +104,12 @@ def validate_layout(raw: str | Path, num_classes: int = 1000) -> list[str]:
             raise FileNotFoundError(MISSING_SPLIT_DIR.format(folder=folder, what=what, name=name))
     train_dirs, train_files = _scan(train)
     tars = [f for f in train_files if f.endswith(".tar")]
-    if tars and len(train_dirs) < num_classes:
+    if tars and len(train_dirs) < (num_classes or len(train_files)):
         raise ValueError(TAR_TRAIN.format(train=train, count=len(tars)))
     val_dirs, val_files = _scan(val)
     if not val_dirs and val_files:
         raise ValueError(FLAT_VAL.format(val=val, count=len(val_files), valprep=VALPREP_URL))
-    if len(train_dirs) != num_classes:
+    if num_classes is not None and len(train_dirs) != num_classes:
         odd = [d for d in train_dirs if not WNID.match(d)]
         detail = f"; not WordNet ids: {', '.join(odd[:5])}" if odd else ""
         raise ValueError(CLASS_COUNT.format(folder=train, count=len(train_dirs), expected=num_classes,

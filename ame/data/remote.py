@@ -284,7 +284,7 @@ def _convert(ws: _Workspace, endpoint: str | None) -> tuple[Converted, Path]:
 def _convert_imagenet(ws: _Workspace) -> tuple[Converted, Path]:
     from . import imagenet
 
-    wnids = imagenet.validate_layout(ws.raw, ws.info.num_classes or 1000)
+    wnids = imagenet.validate_layout(ws.raw, None if small_splits_allowed() else ws.info.num_classes or 1000)
     (part,) = ws.spec.parts
     first, second = imagenet.classnames_locations(ws.raw, ws.dir)
     path = first if first.is_file() else second
