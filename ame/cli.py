@@ -219,7 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     for flag in ("--split", "--shots", "--out"):
         p.add_argument(flag, required=True)
     p.add_argument("--seed", type=int, required=True)
-    p = add("backbone", cmd_backbone, "pre-train (mini) or fetch (paper) a CLIP backbone")
+    p = add("backbone", cmd_backbone, "pre-train a CLIP backbone (weights: pretrain) or record where its weights are "
+                                      "(openai, a local file): its card")
     p.add_argument("--params", required=True)
     p.add_argument("--splits", nargs="*", default=[])
     p.add_argument("--out-weights", default=None, help="the pre-trained weights file (weights: pretrain only)")
