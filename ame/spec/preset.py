@@ -254,14 +254,17 @@ def _check_models(cfg: dict) -> None:
 
 # ------------------------------------------------------------------------------------- files
 
+def _available_presets(folder: Path) -> list[str]:
+    """Names of the preset files in `folder` (config.yaml, the active-preset file, is none)."""
+    return sorted(p.stem for p in folder.glob("*.yaml") if p.name != "config.yaml") if folder.is_dir() else []
+
+
 def _read_yaml(path: Path) -> Any:
     try:
         text = path.read_text()
     except FileNotFoundError:
-        presets = sorted(p.stem for p in path.parent.glob("*.yaml") if p.name != "config.yaml") \
-            if path.parent.is_dir() else []
-        raise ConfigError(f"{path}: preset file not found; available presets: {', '.join(presets) or 'none'}") \
-            from None
+        raise ConfigError(f"{path}: preset file not found; available presets: "
+                          f"{', '.join(_available_presets(path.parent)) or 'none'}") from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as err:
@@ -289,9 +292,8 @@ def read_preset_file(path: Path, _chain: tuple[Path, ...] = ()) -> Any:
         raise ConfigError(f"{path}: key '{EXTENDS}': presets extend each other in a circle "
                           f"({' -> '.join(p.stem for p in chain)} -> {name})")
     if not base_path.is_file():
-        presets = sorted(p.stem for p in path.parent.glob("*.yaml") if p.name != "config.yaml")
         raise ConfigError(f"{path}: key '{EXTENDS}': no preset '{name}' ({base_path} not found); available "
-                          f"presets: {', '.join(presets)}")
+                          f"presets: {', '.join(_available_presets(path.parent))}")
     base = read_preset_file(base_path, chain)
     if not isinstance(base, dict):
         raise ConfigError(f"{base_path}: a preset must be a YAML mapping of keys to values (extended by {path})")
