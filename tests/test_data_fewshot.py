@@ -21,10 +21,10 @@ def _synthetic_train():
 
 
 def _dassl_reference(items, k, seed):
-    """Independent re-statement of Dassl's generate_fewshot_dataset(repeat=True) as CoOp calls it:
-    Python `random`, labels in order of first appearance, `random.sample` per label; a class with
-    fewer than k items draws `random.choices(group, k=k)` there, which we replace by the whole group
-    (design §1: no duplicates) while keeping the draw, so later classes are unaffected."""
+    """Independent re-statement of Dassl's generate_fewshot_dataset(train, num_shots=k) with its
+    default repeat=False, as CoOp's and PromptKD's datasets call it after the trainer's
+    set_random_seed(seed) (which runs random.seed(seed)): labels in order of first appearance,
+    `random.sample` per label; a class with fewer than k items is taken whole and draws nothing."""
     random.seed(seed)
     tracker = {}
     for item in items:
@@ -34,7 +34,6 @@ def _dassl_reference(items, k, seed):
         if len(group) >= k:
             picked.extend(random.sample(group, k))
         else:
-            random.choices(group, k=k)
             picked.extend(group)
     return picked
 
@@ -49,16 +48,38 @@ def test_sampling_matches_the_dassl_reference(k, seed):
     assert [items[i] for i in sample_shots(items, k, seed)] == expected
 
 
-def test_small_class_keeps_its_items_but_consumes_dassls_draws_so_later_classes_match():
-    # Labels first appear as 2, 0, 1 (like CoOp's StanfordCars/Flowers102 splits); class 0 is small.
-    items = [(f"a{i}", 2) for i in range(10)] + [("b0", 0), ("b1", 0)] + [(f"c{i}", 1) for i in range(10)]
-    random.seed(1)
-    dassl = []
-    for group in ([x for x in items if x[1] == 2], [x for x in items if x[1] == 0], [x for x in items if x[1] == 1]):
-        dassl.extend(random.sample(group, 4) if len(group) >= 4 else random.choices(group, k=4))
-    ours = [items[i] for i in sample_shots(items, 4, seed=1)]
-    assert ours[:4] == dassl[:4] and ours[-4:] == dassl[-4:]
-    assert ours[4:6] == [("b0", 0), ("b1", 0)]
+def _late_small_class_train():
+    """Labels first appear as 2, 0, 1, 3 (like CoOp's StanfordCars/Flowers102 splits) and interleave;
+    class 0 has 3 images, the others 12."""
+    sizes = {2: 12, 0: 3, 1: 12, 3: 12}
+    items = []
+    for j in range(max(sizes.values())):
+        items.extend((f"c{label}_{j:02d}", label) for label, n in sizes.items() if j < n)
+    return items
+
+
+# What Dassl selects from _late_small_class_train() for K = 4 and seed 1, worked out once with
+# Dassl's loop and fixed here so the specification cannot pass vacuously.
+_DASSL_4_SHOTS_SEED_1 = [
+    ("c2_02", 2), ("c2_09", 2), ("c2_01", 2), ("c2_04", 2),
+    ("c0_00", 0), ("c0_01", 0), ("c0_02", 0),
+    ("c1_01", 1), ("c1_07", 1), ("c1_10", 1), ("c1_09", 1),
+    ("c3_10", 3), ("c3_06", 3), ("c3_03", 3), ("c3_01", 3),
+]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_small_class_is_taken_whole_without_a_draw_so_later_classes_match_dassl(seed):
+    items = _late_small_class_train()
+    assert list(dict.fromkeys(label for _, label in items)) == [2, 0, 1, 3]
+    state = random.getstate()
+    expected = _dassl_reference(items, 4, seed)
+    random.setstate(state)
+    ours = [items[i] for i in sample_shots(items, 4, seed)]
+    assert ours == expected
+    assert ours[4:7] == [("c0_00", 0), ("c0_01", 0), ("c0_02", 0)]
+    if seed == 1:
+        assert ours == _DASSL_4_SHOTS_SEED_1
 
 
 def test_same_seed_gives_same_indices_and_seeds_1_and_2_differ():

@@ -1,19 +1,19 @@
-"""K-shot sampling of the training split, compatible with Dassl's ``generate_fewshot_dataset``.
+"""K-shot sampling of the training split, identical to Dassl's ``generate_fewshot_dataset``.
 
-Reference behaviour (Dassl ``DatasetBase.generate_fewshot_dataset`` as CoOp's datasets call it):
-``random.seed(seed)``; group the training items by label; for each label **in order of first
-appearance in the training list** (Dassl's ``defaultdict``), ``random.sample(items_of_that_label, K)``;
-items of a label keep their split order. ``random.sample`` consumes the generator according to the
-population's length only, so sampling positions within a label's list picks exactly the items Dassl
-would pick from its list of Datum objects.
+Reference behaviour (Dassl ``DatasetBase.generate_fewshot_dataset(*data_sources, num_shots=-1,
+repeat=False)``, which CoOp's and PromptKD's datasets call as ``generate_fewshot_dataset(train,
+num_shots=num_shots)``, after the trainer's ``set_random_seed(seed)`` has run ``random.seed(seed)``):
+group the training items by label; for each label **in order of first appearance in the training
+list** (Dassl's ``defaultdict``), take ``random.sample(items_of_that_label, K)`` when the label has
+at least K items, and otherwise all of its items, in split order, **without drawing any random
+number** (``repeat=False``). Items of a label keep their split order. ``random.sample`` consumes the
+generator according to the population's length only, so sampling positions within a label's list
+picks exactly the items Dassl would pick from its list of Datum objects.
 
 First-appearance order matters: CoOp's split files for StanfordCars and Flowers102, for instance,
 list their training classes in a non-ascending order, and visiting labels in sorted order would give
-every class other random numbers than the reference's.
-
-Classes with fewer than K items: CoOp calls Dassl with its default ``repeat=True``, which draws
-``random.choices(items, k=K)`` (duplicates). We keep each such item once (design §1) but draw the
-same K random numbers, so every later class still gets exactly the reference's picks.
+every class other random numbers than the reference's. Likewise, drawing anything for a class
+smaller than K would shift the picks of every later class.
 """
 
 from __future__ import annotations
@@ -39,9 +39,9 @@ def sample_shots(train_items: Sequence[Sequence[Any]], shots: int | str, seed: i
 
     Order: labels in order of first appearance; within a label, the order ``random.sample``
     returned (not sorted), so the list is exactly the sequence Dassl's sampler produces (classes
-    smaller than K: all their items, in split order). ``shots="full"`` returns every index in split
-    order. Equivalent to Dassl's ``random.seed(seed)`` + sampling but leaves the global `random`
-    state untouched.
+    smaller than K: all their items, in split order, drawing nothing). ``shots="full"`` returns
+    every index in split order. Equivalent to Dassl's ``random.seed(seed)`` + sampling but leaves
+    the global `random` state untouched.
     """
     _check_shots(shots)
     if not isinstance(seed, int) or isinstance(seed, bool):
@@ -61,8 +61,7 @@ def sample_shots(train_items: Sequence[Sequence[Any]], shots: int | str, seed: i
         if len(members) >= shots:
             chosen.extend(rng.sample(members, shots))
         else:
-            rng.choices(members, k=shots)  # advance the generator as Dassl's repeat=True draw does
-            chosen.extend(members)
+            chosen.extend(members)  # Dassl's repeat=False: the whole class, no random draw
     return chosen
 
 

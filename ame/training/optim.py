@@ -11,7 +11,7 @@ def lr_at_epoch(epoch: int, lr: float, epochs: int, warmup_epochs: int = 1, warm
     """Learning rate of 0-based `epoch`: `warmup_lr` while warming up, then cosine with T_max = epochs.
 
     As in Dassl, the cosine counts from the end of warm-up and never reaches zero: the last of 20
-    epochs uses 0.005 * (1 + cos(pi * 19/20)) / 2 = 0.000122.
+    epochs (0-based epoch 19, 18 epochs after warm-up) uses 0.005 * (1 + cos(pi * 18/20)) / 2 = 0.000122.
     """
     if epoch < warmup_epochs:
         return warmup_lr
