@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export DVC_NO_ANALYTICS := 1
 export MPLBACKEND := Agg
 
-.PHONY: all test lint setup slurm-deps clean-results paper-smoke
+.PHONY: all test lint setup system-deps clean-results paper-smoke
 
 all: $(VENV)/.installed
 	snakemake --cores $(CORES) all
@@ -36,11 +36,13 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -e '.[dev]'
 	touch $@
 
-# Debian's SLURM and munge, for the test that runs the workflow on a single-node SLURM cluster
-# (tests/test_slurm_cluster.py; skipped where they are missing, except in CI). Needs root.
-slurm-deps:
+# Debian packages some tests need (each skipped where missing, except in CI); needs root: SLURM and
+# munge (the workflow on a single-node SLURM cluster), chromium (opening the HTML report), pdflatex
+# with booktabs (compiling the LaTeX tables).
+system-deps:
 	apt-get update
-	DEBIAN_FRONTEND=noninteractive apt-get install -y slurm-wlm munge
+	DEBIAN_FRONTEND=noninteractive apt-get install -y slurm-wlm munge chromium \
+		texlive-latex-base texlive-latex-recommended
 
 clean-results:
 	rm -rf results .snakemake

@@ -8,6 +8,10 @@ from ame.spec import load_active
 cfg, PRESET_FILE = load_active(config)
 
 
+# `snakemake --report report.html`: this text opens the HTML report; each result has its caption.
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/models.smk"

@@ -172,7 +172,8 @@ def cmd_report(args) -> None:
 
     written = build_report(args.runs, args.tables_dir, args.figures_dir, args.preset,
                            selection=args.selection, tsne_dataset=args.tsne_dataset,
-                           heatmap_datasets=args.heatmap_datasets or None, metrics_dir=args.metrics_dir)
+                           heatmap_datasets=args.heatmap_datasets or None, metrics_dir=args.metrics_dir,
+                           readme=args.readme)
     if args.teacher_checks is not None:
         from ame.report.teacher_table import write_teacher_check
 
@@ -266,6 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     for flag in ("--tables-dir", "--figures-dir", "--metrics-dir", "--preset"):
         p.add_argument(flag, required=True)
     p.add_argument("--selection", default="best", choices=["best", "last"])
+    p.add_argument("--readme", default=None,
+                   help="where the one-screen headline goes (default: README.md beside --tables-dir)")
     p.add_argument("--tsne-dataset", default=None)
     p.add_argument("--heatmap-datasets", nargs="*", default=[])
     p.add_argument("--teacher-checks", nargs="*", default=None,

@@ -6,7 +6,7 @@ Snakemake's SLURM plugin runs inside each job drops SLURM_* variables, SLURM_CON
 written only where no configuration exists (a real one is never touched) and removed on exit,
 because a left-over one makes every later SLURM client, and Snakemake's SLURM plugin, which asks
 the cluster at import, wait on a controller that no longer runs. Debian packages: `slurm-wlm`,
-`munge` (`make slurm-deps` installs them, as root).
+`munge` (`make system-deps` installs them, as root).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def missing() -> str | None:
     """Why a cluster cannot be started here (None when it can)."""
     absent = [b for b in BINARIES if shutil.which(b) is None and not Path("/usr/sbin", b).exists()]
     if absent:
-        return f"SLURM/munge binaries missing ({', '.join(absent)}): run `make slurm-deps` as root"
+        return f"SLURM/munge binaries missing ({', '.join(absent)}): run `make system-deps` as root"
     if os.geteuid() != 0:
         return "slurmd must run as root to start jobs"
     if SYSTEM_CONF.exists():

@@ -5,12 +5,14 @@ import json
 import shlex
 import shutil
 import subprocess
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
 from ame import contracts
+from tests.browser import open_report
 from tests.workspace import clone_project, job_counts, reduced_preset, run, tool_env
 
 
@@ -72,21 +74,23 @@ def test_every_run_records_its_specification_beside_its_metrics(project):
 
 
 def test_tables_follow_the_aggregation_contract(project):
-    table1 = pd.read_csv(_preset_dir(project) / "tables" / "table1.csv")
-    rows = table1[(table1["dataset"] == "Digits") & (table1["method"] == "pkd")]
-    assert len(rows) == 1
+    table1 = pd.read_csv(_preset_dir(project) / "tables" / "table1.csv")  # tidy: one row per cell
+    rows = table1[(table1["dataset"] == "Digits") & (table1["method"] == "pkd")].set_index("metric")
+    assert list(rows.index) == ["base", "new", "hm"]
     runs = [json.loads((_preset_dir(project) / f"runs/base2new/Digits/4shot/pkd/seed{s}/metrics.json").read_text())
             for s in (1, 2)]
     base = sum(r["base"] for r in runs) / 2
     new = sum(r["new"] for r in runs) / 2
-    assert rows["base"].iloc[0] == pytest.approx(base, abs=0.01)
-    assert rows["hm"].iloc[0] == pytest.approx(2 * base * new / (base + new), abs=0.01)
+    assert rows.loc["base", "mean"] == pytest.approx(base, abs=0.01)
+    assert rows.loc["hm", "mean"] == pytest.approx(2 * base * new / (base + new), abs=0.01)
     assert {"zeroshot", "pkd", "pkd_rsm"} <= set(table1["method"])
     assert "Average" in set(table1["dataset"])
     table2 = pd.read_csv(_preset_dir(project) / "tables" / "table2.csv")
     assert "Digits" in set(table2.iloc[:, 0])
     for md in ("table1.md", "table2.md"):
         assert "±" in (_preset_dir(project) / "tables" / md).read_text()
+    for tex in ("table1.tex", "table2.tex", "rsm_effect.tex"):
+        assert "\\toprule" in (_preset_dir(project) / "tables" / tex).read_text()
     caption = (_preset_dir(project) / "tables" / "table1.md").read_text()
     assert "ω = 50" in caption and "seeds 1, 2." in caption
     assert "Differs from the paper:" in caption and "optimizer adamw (paper sgd)" in caption
@@ -96,6 +100,24 @@ def test_figures_are_written(project):
     figures = _preset_dir(project) / "figures"
     for name in ("accuracy_vs_shots.png", "tsne_Digits.png", "fscore_Digits.png"):
         assert (figures / name).stat().st_size > 1000
+
+
+def test_the_html_report_holds_every_table_and_figure_captioned_and_chromium_renders_each(project):
+    run(["snakemake", "--report", "report.html"], project)  # the README's command, as written
+    found = {Path(path).name: entry for path, entry in open_report(project / "report.html").items()}
+    figures = sorted(p.name for p in (_preset_dir(project) / "figures").glob("*.png"))
+    assert figures and set(figures) <= set(found), sorted(found)
+    for name in figures:
+        entry = found[name]
+        assert entry["width"] > 0 and entry["height"] > 0, name  # Chromium decoded the image
+        assert "Preset `ci`" in entry["caption"] and "seeds 1, 2" in entry["caption"], name
+    for name, title in (("table1.html", "Table 1"), ("table2.html", "Table 2"),
+                        ("rsm_effect.html", "paired effect of RSM"), ("summary.html", "+2.79")):
+        assert title in found[name]["text"] and found[name]["caption"], name
+    assert "Average over" in found["table1.html"]["text"] and "±" in found["table1.html"]["text"]
+    assert found["fscore_Digits.png"]["labels"] == {"figure": "Fig. 3", "dataset": "Digits"}
+    assert (project / "results" / "ci" / "README.md").read_text().startswith("# Results of preset `ci`")
+    assert "report.html" not in run(["git", "status", "--porcelain"], project)  # ignored
 
 
 def test_second_run_does_no_work_and_uses_the_local_profile(project):

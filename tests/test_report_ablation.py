@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from ame.io import write_json
-from ame.report.ablation import write_ablation
+from ame.report.ablation import ABLATION_FIGURES, ablation_plot, ablation_table, collect_ablation, write_ablation
 from ame.report.dvc_metrics import curves, runs_json
 from ame.spec import Layout, load_preset, run_spec
 from ame.spec.run import RSMSettings, ablation_variant
@@ -64,6 +64,46 @@ def test_ablation_rows_aggregate_seeds_and_flag_collapsed_entropy(tmp_path):
             _run(tmp_path, 0, "frozen", 1, 70.0, 50.0, [3.2, 3.2])]
     table = write_ablation(runs, tmp_path / "a.csv", tmp_path / "a.md")
     _check_table(table, (tmp_path / "a.md").read_text())
+
+
+def _four_runs(tmp_path):
+    """ω ∈ {0, 50} × φ ∈ {trained, frozen}; at ω = 0 both φ give the same scores (RSM is off)."""
+    return [_run(tmp_path, 0, "trained", 1, 70.0, 50.0, [3.2, 3.2]),
+            _run(tmp_path, 0, "frozen", 1, 70.0, 50.0, [3.2, 3.2]),
+            _run(tmp_path, 50, "trained", 1, 80.0, 60.0, [3.2, 0.01]),
+            _run(tmp_path, 50, "trained", 2, 84.0, 64.0, [3.2, 2.0]),
+            _run(tmp_path, 50, "frozen", 1, 78.0, 58.0, [3.2, 1.0])]
+
+
+def test_the_ablation_figure_is_written_beside_the_table_as_png_and_pdf_with_stable_bytes(tmp_path):
+    runs = _four_runs(tmp_path)
+    write_ablation(runs, tmp_path / "a" / "ablation.csv", tmp_path / "a" / "ablation.md")
+    first = {name: (tmp_path / "a" / name).read_bytes() for name in ABLATION_FIGURES}
+    assert ABLATION_FIGURES == ("ablation.png", "ablation.pdf")
+    assert first["ablation.png"].startswith(b"\x89PNG") and first["ablation.pdf"].startswith(b"%PDF")
+    assert b"CreationDate" not in first["ablation.pdf"]
+    assert "](ablation.png)" in (tmp_path / "a" / "ablation.md").read_text()
+    write_ablation(runs, tmp_path / "b" / "ablation.csv", tmp_path / "b" / "ablation.md")
+    assert {name: (tmp_path / "b" / name).read_bytes() for name in ABLATION_FIGURES} == first
+
+
+def test_the_ablation_figure_plots_hm_and_final_entropy_against_omega_one_line_per_phi(tmp_path):
+    table = ablation_table(collect_ablation(_four_runs(tmp_path)))
+    fig = ablation_plot(table, "PKD + RSM")
+    hm, entropy = fig.axes
+    assert "HM" in hm.get_title() and "H(M)" in entropy.get_title()
+    assert hm.get_ylabel() == "HM (%)" and entropy.get_ylabel() == "H(M) (nats)"
+    for ax in (hm, entropy):
+        assert ax.get_xlabel().startswith("ω") and [t.get_text() for t in ax.get_xticklabels()] == ["0", "50"]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["φ trained", "φ frozen"]
+    lines = {c.get_label(): c.lines[0] for c in entropy.containers}
+    trained, frozen = lines["φ trained"], lines["φ frozen"]
+    assert list(trained.get_ydata()) == pytest.approx([3.2, (0.01 + 2.0) / 2])
+    # equal at ω = 0, yet drawn apart: another marker, line style and a slight horizontal offset
+    assert trained.get_ydata()[0] == frozen.get_ydata()[0]
+    assert trained.get_marker() != frozen.get_marker() and trained.get_linestyle() != frozen.get_linestyle()
+    assert 0 < frozen.get_xdata()[0] - trained.get_xdata()[0] < 0.5
+    assert "PKD + RSM" in fig.get_suptitle()
 
 
 def test_omega_and_phi_come_from_each_runs_params_json_not_its_folder_name(tmp_path):

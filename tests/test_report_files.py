@@ -12,12 +12,14 @@ import pytest
 
 from ame.io import write_json
 from ame.report import build_report, collect_runs
+from ame.report import plan
 from ame.spec import load_preset, run_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 MINI = load_preset(ROOT / "config" / "mini.yaml")
 
 PNG = b"\x89PNG\r\n\x1a\n"
+SIGNATURES = {".png": PNG, ".pdf": b"%PDF"}
 PROVENANCE = {"git_sha": "0" * 40, "config_sha256": "a" * 64, "packages": {"torch": "2"},
               "teacher_sha256": None, "device": "cpu", "precision": "fp32"}
 
@@ -194,19 +196,79 @@ def test_build_report_writes_tables_summary_and_figures(report):
     names = {p.name for p in result["written"]}
     assert {"table1.csv", "table1.md", "table2.csv", "table2.md", "metrics_summary.json",
             "accuracy_vs_shots.png", "tsne_OxfordPets.png", "fscore_OxfordPets.png",
-            "fscore_Digits.png"} <= names
+            "fscore_Digits.png", "tsne_Digits.png", "training_curves_Digits.png"} <= names
     for p in result["written"]:
         assert p.is_file() and p.stat().st_size > 0
     for p in result["figures"]:
-        assert p.read_bytes().startswith(PNG)
+        assert p.read_bytes().startswith(SIGNATURES[p.suffix]), p
+
+
+def test_the_report_draws_exactly_the_figures_the_plan_declares_each_as_png_and_pdf(runs_root, report):
+    """The report rule declares plan.figure_names(plan.figure_datasets(grid cells)) as its outputs."""
+    cells = {tuple(p.parts[-5:-1]) for p in runs_root.glob("*/*/*/*/seed*") if p.parts[-2] != "zeroshot"}
+    declared = plan.figure_names(plan.figure_datasets(cells))
+    out, result = report
+    assert sorted(p.name for p in result["figures"]) == sorted(declared)
+    captions = plan.figure_caption_names(plan.figure_datasets(cells))
+    assert sorted(p.name for p in (out / "figures").iterdir()) == sorted(declared + captions)
+    stems = {p.stem for p in result["figures"]}
+    assert stems == {"accuracy_vs_shots"} | {f"{kind}_{ds}" for ds in DATASETS
+                                             for kind in ("tsne", "fscore", "training_curves")}
+    assert all({p.name for p in result["figures"] if p.stem == stem} == {f"{stem}.png", f"{stem}.pdf"}
+               for stem in stems)
+
+
+def test_every_figure_has_one_caption_shared_by_its_png_and_pdf(report):
+    _, result = report
+    captions = result["captions"]
+    assert list(captions) == [str(p) for p in result["figures"]]
+    json.dumps(result, default=str)                                   # `ame report` prints it
+    for p, caption in captions.items():
+        assert caption.endswith(".") and caption == captions[str(Path(p).with_suffix(".pdf"))]
+    by_stem = {Path(p).stem: c for p, c in captions.items()}
+    assert by_stem["accuracy_vs_shots"].startswith("Fig. 5:") and "PromptKD, PKD + RSM" in by_stem["accuracy_vs_shots"]
+    assert "4 shots, 16 shots, full" in by_stem["tsne_OxfordPets"] and "50 principal components" in \
+        by_stem["tsne_OxfordPets"] and "at most 2000 images" in by_stem["tsne_OxfordPets"]
+    assert by_stem["fscore_Digits"].startswith("Fig. 3:") and "at 16 shots, seed 1" in by_stem["fscore_Digits"]
+
+
+def test_every_page_and_figure_of_the_html_report_gets_its_caption_file(report):
+    out, result = report
+    for page in ("table1", "table2", "rsm_effect", "summary"):
+        text = (out / "tables" / f"{page}.caption.rst").read_text()
+        assert text.startswith("{% raw %}") and len(text) > 80, page
+    assert "Preset `mini`".replace("`", "\\`") in (out / "tables" / "table1.caption.rst").read_text()
+    for png in (p for p in result["figures"] if p.suffix == ".png"):
+        caption = png.with_name(png.stem + ".caption.rst").read_text()
+        assert result["captions"][str(png)].split(":")[0] in caption, png
+
+
+def test_the_report_writes_the_headline_beside_the_tables(report):
+    out, result = report
+    readme = out / "README.md"
+    assert readme in result["written"]
+    assert readme.read_text().startswith("# Results of preset `mini`") and "+2.79" in readme.read_text()
+
+
+def test_fig3_and_the_training_curves_show_16_shots_else_the_largest_k_shot_setting():
+    assert plan.headline_setting(["4shot", "16shot", "30shot", "full"]) == "16shot"
+    assert plan.headline_setting(["full", "4shot", "30shot"]) == "30shot"
+    assert plan.headline_setting(["full"]) == "full"
+
+
+def test_named_figure_datasets_restrict_those_figures(run_dirs, tmp_path):
+    result = build_report(run_dirs, tmp_path / "t", tmp_path / "f", "mini", tsne_dataset="Digits",
+                          heatmap_datasets=["OxfordPets"])
+    stems = {p.stem for p in result["figures"]}
+    assert stems == {"accuracy_vs_shots", "tsne_Digits", "training_curves_Digits", "fscore_OxfordPets"}
 
 
 def test_build_report_tables_hold_the_aggregated_runs(report):
     out, _ = report
-    t1 = pd.read_csv(out / "tables" / "table1.csv")
-    pkd16 = t1[(t1["dataset"] == "OxfordPets") & (t1["method"] == "pkd") & (t1["setting"] == "16shot")].iloc[0]
-    assert (pkd16["base"], pkd16["new"], pkd16["paper_hm"]) == (82.0, 72.0, 91.32)
-    assert pd.isna(t1.loc[t1["dataset"] == "Digits", "paper_hm"]).all()
+    t1 = pd.read_csv(out / "tables" / "table1.csv").set_index(["dataset", "method", "setting", "metric"]).sort_index()
+    pkd16 = t1.loc[("OxfordPets", "pkd", "16shot")]
+    assert (pkd16.loc["base", "mean"], pkd16.loc["new", "mean"], pkd16.loc["hm", "paper"]) == (82.0, 72.0, 91.32)
+    assert t1.loc["Digits", "paper"].isna().all()
     assert "No cross-dataset (xd) runs were found" in (out / "tables" / "table2.md").read_text()
 
 
@@ -232,9 +294,11 @@ def test_the_report_is_a_function_of_the_given_runs_only(runs_root, tmp_path):
     t1 = pd.read_csv(tmp_path / "tables" / "table1.csv")
     datasets = set(t1["dataset"])
     assert "Digits" in datasets and "OxfordPets" not in datasets
-    pkd16 = t1[(t1["dataset"] == "Digits") & (t1["method"] == "pkd") & (t1["setting"] == "16shot")].iloc[0]
-    assert (pkd16["base"], pkd16["new"]) == (82.0, 72.0)
-    for name in ("table1.md", "table1.csv", "table2.md", "table2.csv", "rsm_effect.csv"):
+    pkd16 = t1[(t1["dataset"] == "Digits") & (t1["method"] == "pkd") & (t1["setting"] == "16shot")]
+    assert dict(zip(pkd16["metric"], pkd16["mean"]))["base"] == 82.0
+    assert dict(zip(pkd16["metric"], pkd16["mean"]))["new"] == 72.0
+    for name in ("table1.md", "table1.csv", "table1.tex", "table2.md", "table2.csv", "rsm_effect.csv",
+                 "rsm_effect.md", "summary.html"):
         assert "OxfordPets" not in (tmp_path / "tables" / name).read_text(), name
     assert {p.name for p in result["figures"]} >= {"accuracy_vs_shots.png", "tsne_Digits.png", "fscore_Digits.png"}
     assert not any("OxfordPets" in p.name for p in result["written"])

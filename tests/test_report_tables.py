@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
+import shutil
+import subprocess
 
 import numpy as np
 import pandas as pd
@@ -12,10 +15,15 @@ from ame.report import reference
 from ame.report.collect import COLUMNS
 from ame.spec.methods import METHODS
 from ame.report.order import setting_key
-from ame.report.render import table1_markdown, to_csv_text
+from ame.report.render import table1_markdown
 from ame.metrics import harmonic_mean
 from ame.report.stats import bootstrap_ci, rsm_effect, select_scores
-from ame.report.tables import table1, table2, write_tables
+from ame.report.headline import headline_markdown
+from ame.report.panels import tex_escape
+from ame.report.render import effect_markdown
+from ame.report.stats import aggregate
+from ame.report.tables import table1, table2, with_paper_delta, write_tables
+from tests import table_text
 
 
 def hm(b, n):
@@ -241,19 +249,44 @@ def test_setting_order_puts_zeroshot_first_shots_numerically_then_full():
 
 def test_markdown_cells_read_mean_plus_minus_std_under_a_caption_with_selection_seeds_preset():
     runs = runs_frame(three_seeds() + three_seeds(method="pkd_rsm", base=(81, 83, 85)))
-    t = table1(runs)
-    e = rsm_effect(select_scores(runs), "base2new")
-    md = table1_markdown(t, e, runs, "mini", "best")
-    assert "| 82.00 ± 1.63 | 72.00 ± 2.83 |" in md
+    md = table1_markdown(table1(runs), runs, "mini", "best")
+    assert "| PromptKD | 16-shot | 3 | 82.00 ± 1.63 | — | — | 72.00 ± 2.83 | — | — |" in md
     assert "Preset `mini`" in md and "selection: best" in md and "seeds 1, 2, 3" in md
-    assert "## RSM effect" in md and "| pkd → pkd_rsm | Digits | 16shot | 3 |" in md
+    assert "The paired effect of RSM is in rsm_effect.md." in md
 
 
-def test_csv_rounds_floats_to_two_decimals_and_leaves_missing_paper_cells_empty():
-    text = to_csv_text(table1(runs_frame(three_seeds())))
-    line = next(ln for ln in text.splitlines() if ln.startswith("Digits,pkd,16shot"))
-    assert line.startswith("Digits,pkd,16shot,best,82.00,1.63,72.00,2.83,76.68,")
-    assert line.endswith(",,,,,,,")
+def test_table1_panels_are_the_average_then_datasets_in_the_papers_order_with_its_panel_titles():
+    recs = [r for ds in ("Digits", "OxfordPets", "ImageNet") for r in three_seeds(dataset=ds)]
+    md = table1_markdown(table1(runs_frame(recs)), runs_frame(recs), "mini", "best")
+    titles = [line[4:] for line in md.splitlines() if line.startswith("### ")]
+    assert titles == ["Average over 3 datasets", "ImageNet (about 1281 training images per class)",
+                      "OxfordPets (about 79 training images per class)", "Digits"]
+
+
+def test_each_value_has_the_ame_papers_value_and_the_difference_beside_it():
+    runs = runs_frame(three_seeds(dataset="OxfordPets"))
+    md = table1_markdown(table1(runs), runs, "mini", "best")
+    panel = md[md.index("### OxfordPets"):]
+    line = next(ln for ln in panel.splitlines() if ln.startswith("| PromptKD | 16-shot"))
+    # AME Table 1, OxfordPets PromptKD 16-shot: 90.13 / 92.54 / 91.32.
+    assert line == ("| PromptKD | 16-shot | 3 | 82.00 ± 1.63 | 90.13 | -8.13 | 72.00 ± 2.83 | 92.54 | -20.54 "
+                    "| 76.68 ± 2.24 | 91.32 | -14.64 | — |")
+
+
+def test_promptkd_full_rows_also_carry_promptkds_own_published_values():
+    runs = runs_frame(three_seeds(dataset="OxfordPets", setting="full"))
+    md = table1_markdown(table1(runs), runs, "mini", "best")
+    line = next(ln for ln in md[md.index("### OxfordPets"):].splitlines() if ln.startswith("| PromptKD | full"))
+    assert line.endswith("| 96.30 / 98.01 / 97.15 |")  # PromptKD paper, OxfordPets student
+
+
+def test_tidy_csv_has_one_row_per_cell_rounded_with_missing_paper_cells_empty(tmp_path):
+    write_tables(runs_frame(three_seeds()), tmp_path, "mini")
+    lines = (tmp_path / "table1.csv").read_text().splitlines()
+    assert lines[0] == "dataset,method,setting,metric,mean,std,n_seeds,n_datasets,paper,delta,promptkd,selection"
+    assert "Digits,pkd,16shot,base,82.00,1.63,3,1,,,,best" in lines
+    assert "Digits,pkd,16shot,hm,76.68,2.24,3,1,,,,best" in lines
+    assert len(lines) == 1 + 2 * 3  # Digits and Average rows, three metrics each
 
 
 def test_table2_averages_targets_and_carries_paper_and_promptkd_accuracy():
@@ -273,7 +306,7 @@ def test_without_xd_runs_table2_is_written_with_zero_rows_and_a_note(tmp_path):
     runs = runs_frame(three_seeds())
     out = write_tables(runs, tmp_path, "mini")
     assert out["table2"].empty
-    assert (tmp_path / "table2.csv").read_text().splitlines()[0].startswith("target,method,setting")
+    assert (tmp_path / "table2.csv").read_text().splitlines()[0].startswith("target,method,setting,metric")
     assert len((tmp_path / "table2.csv").read_text().splitlines()) == 1
     assert "No cross-dataset (xd) runs were found" in (tmp_path / "table2.md").read_text()
 
@@ -298,8 +331,13 @@ def test_shipped_paper_table1_hms_agree_with_their_base_and_new():
 
 def _markdown(records):
     runs = runs_frame(records)
-    scores = select_scores(runs)
-    return table1_markdown(table1(runs), rsm_effect(scores, "base2new"), runs, "mini", "best")
+    return table1_markdown(table1(runs), runs, "mini", "best")
+
+
+def _effect_markdown(records):
+    runs = runs_frame(records)
+    effect = with_paper_delta(rsm_effect(select_scores(runs), "base2new"))
+    return effect_markdown(effect, runs, "mini", "best")
 
 
 def test_the_caption_states_the_settings_that_differ_from_the_paper():
@@ -316,14 +354,142 @@ def test_the_zero_shot_rows_placeholder_seed_is_never_shown_as_a_seed():
     zeroshot = {"dataset": "Digits", "method": "zeroshot", "setting": "zeroshot", "seed": 0, "base": 50, "new": 40}
     text = _markdown(three_seeds(method="pkd") + [zeroshot])
     assert "seeds 1, 2, 3." in text and "0, 1" not in text
-    zeroshot_line = next(line for line in text.splitlines() if line.startswith("| Digits | zeroshot"))
-    assert zeroshot_line.split(" | ")[6] == "—"
+    zeroshot_line = next(line for line in text.splitlines() if line.startswith("| CLIP (student zero-shot)"))
+    assert zeroshot_line.split(" | ")[2] == "—"
 
 
 def test_an_rsm_method_without_its_baseline_is_reported_without_a_paired_effect():
-    text = _markdown(three_seeds(method="pkd") + three_seeds(method="simple_rsm"))
+    text = _effect_markdown(three_seeds(method="pkd") + three_seeds(method="simple_rsm"))
     assert "Not paired (the preset runs them without their baseline): simple_rsm (baseline simple)." in text
     alone = runs_frame(three_seeds(method="pkd_rsm"))
     assert rsm_effect(select_scores(alone), "base2new").empty
-    assert "pkd_rsm (baseline pkd)" in table1_markdown(table1(alone), rsm_effect(select_scores(alone), "base2new"),
-                                                       alone, "mini", "best")
+    assert "pkd_rsm (baseline pkd)" in _effect_markdown(three_seeds(method="pkd_rsm"))
+
+
+def test_the_effect_table_lists_pairs_per_dataset_and_average_with_the_papers_delta():
+    text = _effect_markdown(three_seeds(dataset="OxfordPets") + three_seeds(dataset="OxfordPets", method="pkd_rsm",
+                                                                            base=(81, 83, 85)))
+    assert "## Base-to-new (HM)" in text
+    # AME Table 1, OxfordPets 16-shot HM: PKD + RSM 96.14 − PromptKD 91.32 = +4.82.
+    assert "| PromptKD → PKD + RSM | OxfordPets | 16-shot | 3 | +0.43 | [+0.42, +0.45] | +4.82 |" in text
+    assert "| PromptKD → PKD + RSM | Average | 16-shot | 3 |" in text
+
+
+# ---------------------------------------------------------------------------------- the papers' own rows
+
+def _paper_rows_as_runs(published: pd.DataFrame, task: str) -> pd.DataFrame:
+    """The per-dataset rows of a published table as one-seed 'runs' (Average rows left out)."""
+    s = published[published["dataset"] != reference.AVERAGE].copy()
+    s["task"], s["seed"] = task, 1
+    return s
+
+
+def _published_average(published, ours, columns):
+    merged = ours[ours["dataset"] == reference.AVERAGE].merge(
+        published[published["dataset"] == reference.AVERAGE], on=["method", "setting"], suffixes=("", "_paper"))
+    return merged, [(merged[c] - merged[f"{c}_paper"]).abs().max() for c in columns]
+
+
+def test_fed_ame_table1s_dataset_rows_the_aggregation_reproduces_all_eight_published_averages():
+    t = reference.paper_table1()
+    merged, errors = _published_average(t, aggregate(_paper_rows_as_runs(t, "base2new"), "base2new"),
+                                        ["base", "new", "hm"])
+    assert len(merged) == 8 and max(errors) <= 0.01, merged
+
+
+def test_fed_ame_table2s_target_rows_the_aggregation_reproduces_its_averages_except_clips():
+    t = reference.paper_table2()
+    ours = aggregate(_paper_rows_as_runs(t, "xd"), "xd")
+    merged, _ = _published_average(t, ours, ["accuracy"])
+    err = (merged["accuracy"] - merged["accuracy_paper"]).abs()
+    assert len(merged) == 8 and set(merged["n_datasets"]) == {10}
+    assert err[merged["method"] != "CLIP"].max() <= 0.01, merged
+    assert err[merged["method"] == "CLIP"].item() > 1  # as published, CLIP's Avg. is not its targets' mean
+
+
+def test_fed_promptkds_student_rows_the_aggregation_reproduces_its_published_averages():
+    for published, task, cols in ((reference.promptkd_table1(), "base2new", ["base", "new", "hm"]),
+                                  (reference.promptkd_table2(), "xd", ["accuracy"])):
+        student = published[published["role"] == "student"].assign(method="PromptKD", setting="full")
+        _merged, errors = _published_average(student, aggregate(_paper_rows_as_runs(student, task), task), cols)
+        assert len(_merged) == 1 and max(errors) <= 0.01, (task, _merged)
+
+
+# ---------------------------------------------------------------------------------- the three formats
+
+def _grid_runs():
+    recs = []
+    for ds in ("OxfordPets", "Digits", "ImageNet"):
+        for setting in ("4shot", "16shot", "full"):
+            recs += three_seeds(dataset=ds, setting=setting, base=(80.123, 82.456, 84.789))
+            recs += three_seeds(dataset=ds, method="pkd_rsm", setting=setting, new=(71.3, 70.05, 75.55))
+        recs.append({"dataset": ds, "method": "zeroshot", "setting": "zeroshot", "seed": 0, "base": 60.5, "new": 66.25})
+    recs += [{"task": "xd", "dataset": ds, "method": m, "setting": st, "seed": s, "accuracy": a + s / 3}
+             for m in ("pkd", "pkd_rsm") for st in ("16shot", "full") for ds, a in [("DTD", 50), ("Caltech101", 92)]
+             for s in (1, 2, 3)]
+    return runs_frame(recs)
+
+
+@pytest.fixture(scope="module")
+def grid_tables(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tables")
+    write_tables(_grid_runs(), out, "mini")
+    return out
+
+
+@pytest.mark.parametrize("name,panel,metrics", [("table1", "dataset", ["base", "new", "hm"]),
+                                                ("table2", "target", ["accuracy"])])
+def test_markdown_and_latex_parse_back_to_the_csvs_numbers(grid_tables, name, panel, metrics):
+    csv = table_text.from_csv(pd.read_csv(grid_tables / f"{name}.csv"), panel)
+    md = table_text.parse_markdown((grid_tables / f"{name}.md").read_text(), metrics)
+    tex = table_text.parse_latex((grid_tables / f"{name}.tex").read_text(), metrics)
+    assert len(csv) == len(md) == len(tex) > 10
+    assert table_text.same_numbers(md, csv) and table_text.same_numbers(tex, csv)
+    assert any(not math.isnan(v["paper"]) for v in csv.values())
+    assert any(not math.isnan(v["promptkd"]) for v in csv.values())
+
+
+def test_every_latex_table_compiles_standalone_with_pdflatex(grid_tables, tmp_path):
+    pdflatex = shutil.which("pdflatex")
+    if pdflatex is None:
+        reason = "pdflatex not installed (make system-deps installs it)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the LaTeX tables must be compiled in CI: {reason}")
+        pytest.skip(reason)
+    for name in ("table1", "table2", "rsm_effect"):
+        shutil.copy(grid_tables / f"{name}.tex", tmp_path)
+        done = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error", f"{name}.tex"],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout[-3000:]
+        assert (tmp_path / f"{name}.pdf").read_bytes().startswith(b"%PDF")
+        assert "Overfull \\hbox" not in (tmp_path / f"{name}.log").read_text(errors="replace"), name
+
+
+def test_the_tex_escape_refuses_characters_it_cannot_typeset():
+    assert tex_escape("ω = 50 & 5 % ± 1_2") == r"$\omega$ = 50 \& 5 \% $\pm$ 1\_2"
+    with pytest.raises(ValueError, match="no LaTeX spelling for '☃'"):
+        tex_escape("snow ☃")
+
+
+# ---------------------------------------------------------------------------------- results/README.md
+
+def test_the_headline_states_each_paper_claim_beside_the_measured_effect_with_seeds_and_ci():
+    runs = _grid_runs()
+    effect = with_paper_delta(pd.concat([rsm_effect(select_scores(runs), t) for t in ("base2new", "xd")],
+                                        ignore_index=True))
+    text = headline_markdown(effect, runs, "mini", "best")
+    rows = [ln for ln in text.splitlines() if ln.startswith("| base-to-new") or ln.startswith("| cross-dataset")]
+    assert [r.split(" | ")[1] for r in rows] == ["+2.79", "+0.90", "+1.92"]
+    avg16 = effect[(effect["dataset"] == "Average") & (effect["setting"] == "16shot") & (effect["task"] == "base2new")].iloc[0]
+    assert f"{avg16['mean_delta']:+.2f} (95 % bootstrap CI [{avg16['ci_low']:+.2f}, {avg16['ci_high']:+.2f}]; " \
+           "9 run pairs: 3 seeds (1, 2, 3) × 3 datasets" in rows[0]
+    assert "(over this preset's datasets, not the paper's)" in text
+    assert "PKD + RSM − PromptKD, base-to-new HM, 4-shot:" in text  # a setting the claims do not cover
+
+
+def test_the_headline_says_when_the_preset_did_not_run_a_claimed_comparison():
+    runs = runs_frame(three_seeds(setting="4shot") + three_seeds(method="pkd_rsm", setting="4shot"))
+    effect = with_paper_delta(rsm_effect(select_scores(runs), "base2new"))
+    text = headline_markdown(effect, runs, "mini", "best")
+    assert "This preset did not run that comparison (its base-to-new settings: 4-shot)." in text
+    assert "no paired runs of this task" in text

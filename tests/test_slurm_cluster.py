@@ -1,7 +1,7 @@
 """The SLURM profile against a real (single-node) SLURM controller: a reduced miniature runs through
 `profiles/slurm` with the cluster's own values given on the command line, never by editing tracked
 files, and produces exactly the tables of a local run. Needs root and Debian's slurm-wlm and munge
-(`make slurm-deps`); elsewhere it is skipped with the reason, but under CI=true a skip is a failure."""
+(`make system-deps`); elsewhere it is skipped with the reason, but under CI=true a skip is a failure."""
 
 import filecmp
 import os

@@ -170,3 +170,26 @@ def paper_columns(task: str, dataset: str, method: str, setting: str) -> dict[st
         return out
     raise ValueError(f"unknown task {task!r}; expected 'base2new' or 'xd'")
 
+
+
+def images_per_class(dataset: str) -> int | None:
+    """The approximate training images per class AME Table 1 prints in a dataset's panel title
+    (e.g. ImageNet 1281); None for datasets outside the paper."""
+    t = _paper_table1()
+    hit = t.loc[(t["dataset"] == canonical_dataset(dataset)) & t["approx_shots_full"].notna(),
+                "approx_shots_full"]
+    return int(hit.iloc[0]) if len(hit) else None
+
+
+def paper_rsm_delta(task: str, dataset: str, setting: str) -> float:
+    """The AME paper's PKD + RSM − PromptKD difference for one cell (HM for base2new, accuracy for
+    xd; its headline claims are the Average rows: +2.79 HM at 16 shots, +0.90 full, +1.92
+    cross-dataset at 16 shots); NaN where either value is missing."""
+    psetting = paper_setting(setting)
+    if psetting is None or psetting == "":
+        return NAN
+    t, col = (_paper_table1(), "hm") if task == "base2new" else (_paper_table2(), "accuracy")
+    cell = t[(t["dataset"] == canonical_dataset(dataset)) & (t["setting"] == psetting)]
+    (treated,) = _one(cell, cell["method"] == PAPER_METHOD["pkd_rsm"], [col])
+    (baseline,) = _one(cell, cell["method"] == PAPER_METHOD["pkd"], [col])
+    return treated - baseline

@@ -1,13 +1,19 @@
-"""Rendering tables for people: CSV text rounded for reading, Markdown cells ('x.xx ± y.yy'),
-captions that state the runs' settings and where they differ from the paper's."""
+"""Rendering tables for people: CSV text rounded for reading, captions that state the runs'
+settings and where they differ from the paper's, and the Markdown / LaTeX documents of Tables 1
+and 2 (laid out by `panels`) and of the paired RSM effect."""
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pandas as pd
+from markdown_it import MarkdownIt
 
 from ame.report import reference
 from ame.report.order import setting_key
+from ame.report.panels import (B2N_METRICS, XD_METRICS, latex_document, latex_simple_document,
+                               markdown_panels, method_label, setting_label, tidy)
 from ame.report.stats import BOOT_SEED, N_BOOT, RSM_PAIRS
 from ame.spec.methods import ZEROSHOT
 
@@ -49,19 +55,6 @@ def fmt(x, signed: bool = False) -> str:
     if x is None or pd.isna(x):
         return "—"
     return f"{x:+.2f}" if signed else f"{x:.2f}"
-
-
-
-def pm(mean, std) -> str:
-    """'x.xx ± y.yy' (or '—' for a missing mean)."""
-    if pd.isna(mean):
-        return "—"
-    return f"{mean:.2f} ± {std:.2f}"
-
-
-
-def _n_seeds(row) -> str:
-    return "—" if row["method"] == ZEROSHOT else str(row["n_seeds"])  # deterministic: no seeds
 
 
 
@@ -145,21 +138,54 @@ def _unpaired_note(runs: pd.DataFrame, task: str) -> str:
 
 
 
-def _effect_md(effect: pd.DataFrame, label: str, unpaired: str = "") -> str:
-    head = (f"## RSM effect (paired Δ {label} = {label}(+RSM) − {label}(baseline))\n\n"
-            f"Per (dataset, setting, seed) run pair; mean Δ with a 95 % percentile-bootstrap CI "
-            f"({N_BOOT} resamples, RNG seed {BOOT_SEED}) over seeds; the Average pools every "
-            f"(dataset, seed) pair and resamples datasets, then seeds within each. n = number of "
-            f"pairs. With few seeds (3 give only 10 distinct resample means) the interval is "
-            f"narrow by construction: read it as descriptive, not as a significance test.\n\n")
-    head += unpaired + ("\n" if unpaired else "")
-    if effect.empty:
-        return head + "No paired runs (a method together with its +RSM variant) were found.\n"
-    rows = [[f"{r['baseline']} → {r['method']}", r["dataset"], r["setting"], str(r["n"]),
-             fmt(r["mean_delta"], signed=True), f"[{fmt(r['ci_low'], True)}, {fmt(r['ci_high'], True)}]"]
+def effect_rows(effect: pd.DataFrame, missing: str = "—") -> list[list[str]]:
+    """Text cells of the RSM-effect table: pair, dataset, setting, n, mean Δ, 95 % CI, paper Δ."""
+    return [[f"{method_label(r['baseline'])} → {method_label(r['method'])}", r["dataset"],
+             setting_label(r["setting"]), str(r["n"]), fmt(r["mean_delta"], signed=True),
+             f"[{fmt(r['ci_low'], True)}, {fmt(r['ci_high'], True)}]",
+             fmt(r["paper_delta"], signed=True).replace("—", missing)]
             for _, r in effect.iterrows()]
-    return head + md_table(["Pair", "Dataset", "Setting", "n", f"mean Δ {label}", "95 % CI"], rows) + "\n"
 
+
+EFFECT_HEADER = ["Pair", "Dataset", "Setting", "n", "mean Δ", "95 % CI", "AME paper Δ"]
+
+
+def effect_caption(effect: pd.DataFrame, runs: pd.DataFrame, preset: str, selection: str) -> str:
+    """What the effect table holds: paired Δ per (dataset, setting) over seeds, its bootstrap,
+    which score (HM base-to-new, accuracy cross-dataset), and the unpaired methods."""
+    unpaired = " ".join(filter(None, (_unpaired_note(runs, t).strip() for t in ("base2new", "xd"))))
+    return (f"Preset `{preset}`; selection: {_SELECTION_TEXT[selection]}. Δ = score(+RSM) − "
+            f"score(baseline) per (dataset, setting, seed) run pair, the score being HM for "
+            f"base-to-new and accuracy for cross-dataset (xd); the same seed gives both methods the "
+            f"same crops. Mean Δ with a 95 % percentile-bootstrap CI ({N_BOOT} resamples, RNG seed "
+            f"{BOOT_SEED}) over seeds; the Average pools every (dataset, seed) pair and resamples "
+            f"datasets, then seeds within each. n = number of pairs. With few seeds (3 give only 10 "
+            f"distinct resample means) the interval is narrow by construction: read it as "
+            f"descriptive, not as a significance test. AME paper Δ = its PKD + RSM row minus its "
+            f"PromptKD row (PromptKD → PKD + RSM pairs only). {unpaired}").strip()
+
+
+def effect_markdown(effect: pd.DataFrame, runs: pd.DataFrame, preset: str, selection: str) -> str:
+    """rsm_effect.md: one section per task (base-to-new HM, cross-dataset accuracy)."""
+    parts = ["# The paired effect of RSM", "", effect_caption(effect, runs, preset, selection), ""]
+    if effect.empty:
+        return "\n".join(parts + ["No paired runs (a method together with its +RSM variant) were found.", ""])
+    for task, title in TASK_TITLES.items():
+        sub = effect[effect["task"] == task]
+        if len(sub):
+            parts += [f"## {title} ({'HM' if task == 'base2new' else 'accuracy'})", "",
+                      md_table(EFFECT_HEADER, effect_rows(sub)), ""]
+    return "\n".join(parts)
+
+
+def effect_latex(effect: pd.DataFrame, runs: pd.DataFrame, preset: str, selection: str) -> str:
+    """rsm_effect.tex: the effect table as a standalone booktabs document (a Task column first)."""
+    rows = [[TASK_TITLES[t], *r] for t, r in zip(effect["task"], effect_rows(effect, "--"))]
+    return latex_simple_document("The paired effect of RSM", effect_caption(effect, runs, preset, selection),
+                                 ["Task", *EFFECT_HEADER], rows)
+
+
+TASK_TITLES = {"base2new": "Base-to-new", "xd": "Cross-dataset"}
 
 
 def _average_note(table: pd.DataFrame, col: str, what: str, n_paper: int) -> str:
@@ -173,56 +199,73 @@ def _average_note(table: pd.DataFrame, col: str, what: str, n_paper: int) -> str
             f"shown only when all its {n_paper} {what} are present.")
 
 
-
-def table1_markdown(table: pd.DataFrame, effect: pd.DataFrame, runs: pd.DataFrame, preset: str,
-                    selection: str) -> str:
-    """Human-readable Table 1 with 'x.xx ± y.yy' cells, caption and RSM-effect section."""
-    caption = (f"Preset `{preset}`; selection: {_SELECTION_TEXT[selection]}; seeds "
-               f"{_seeds_text(runs, 'base2new')}. {settings_caption(runs, 'base2new', selection)} Cells are mean ± population std (ddof=0) over "
-               f"seeds; HM is the harmonic mean of the mean Base and mean New (its ± is the std of "
-               f"the per-seed HMs). Paper = AME paper Table 1 (pkd → PromptKD, pkd_rsm → PKD + RSM, "
-               f"zeroshot → CLIP); PromptKD paper = its own full-set student (pkd full rows only).")
-    parts = ["# Table 1 — base-to-new generalisation", "", caption, ""]
+def table1_caption(table: pd.DataFrame, runs: pd.DataFrame, preset: str, selection: str) -> str:
     note = _average_note(table, "dataset", "datasets", len(reference.PAPER_B2N_DATASETS))
+    return (f"Preset `{preset}`; selection: {_SELECTION_TEXT[selection]}; seeds "
+            f"{_seeds_text(runs, 'base2new')}. {settings_caption(runs, 'base2new', selection)} Cells "
+            f"are mean ± population std (ddof=0) over seeds; HM is the harmonic mean of the mean "
+            f"Base and mean New (its ± is the std of the per-seed HMs). AME paper = AME Table 1 "
+            f"(PromptKD → its PromptKD rows, PKD + RSM → PKD + RSM, CLIP → CLIP); Δ = ours − AME "
+            f"paper; PromptKD paper = PromptKD's own published full-set student (PromptKD full "
+            f"rows only). {note} The paired effect of RSM is in rsm_effect.md.").replace("  ", " ")
+
+
+def table2_caption(table: pd.DataFrame, runs: pd.DataFrame, preset: str, selection: str) -> str:
+    note = _average_note(table, "target", "targets", len(reference.PAPER_XD_TARGETS))
+    return (f"Source ImageNet; preset `{preset}`; selection: {_SELECTION_TEXT[selection]}; seeds "
+            f"{_seeds_text(runs, 'xd')}. {settings_caption(runs, 'xd', selection)} Cells are "
+            f"accuracy mean ± population std (ddof=0) over seeds. AME paper = AME Table 2 (its CLIP "
+            f"row is internally inconsistent as published); Δ = ours − AME paper; PromptKD paper = "
+            f"its own student (PromptKD full rows only). {note} The paired effect of RSM is in "
+            f"rsm_effect.md.").replace("  ", " ")
+
+
+TABLE1_TITLE = "Table 1 — base-to-new generalisation"
+TABLE2_TITLE = "Table 2 — cross-dataset transfer"
+
+
+def table1_markdown(table: pd.DataFrame, runs: pd.DataFrame, preset: str, selection: str) -> str:
+    """Table 1 in the paper's layout (Average panel, then one per dataset) under its caption."""
+    parts = [f"# {TABLE1_TITLE}", "", table1_caption(table, runs, preset, selection), ""]
     if table.empty:
-        parts += ["No base-to-new runs were found.", ""]
-    else:
-        rows = [[r["dataset"], r["method"], r["setting"], pm(r["base"], r["base_std"]),
-                 pm(r["new"], r["new_std"]), pm(r["hm"], r["hm_std"]), _n_seeds(r),
-                 "—" if pd.isna(r["paper_hm"]) else
-                 f"{fmt(r['paper_base'])} / {fmt(r['paper_new'])} / {fmt(r['paper_hm'])}",
-                 fmt(r["delta_hm"], signed=True), fmt(r["promptkd_hm"])]
-                for _, r in table.iterrows()]
-        parts += [md_table(["Dataset", "Method", "Setting", "Base", "New", "HM", "Seeds",
-                             "Paper B / N / HM", "Δ HM vs paper", "PromptKD paper HM"], rows), ""]
-        if note:
-            parts += [note, ""]
-    parts.append(_effect_md(effect, "HM", _unpaired_note(runs, "base2new")))
-    return "\n".join(parts)
+        return "\n".join(parts + ["No base-to-new runs were found.", ""])
+    cells = tidy(table, "dataset", B2N_METRICS)
+    return "\n".join(parts) + "\n" + markdown_panels(cells, "dataset", B2N_METRICS, "datasets")
 
 
-
-def table2_markdown(table: pd.DataFrame, effect: pd.DataFrame, runs: pd.DataFrame, preset: str,
-                    selection: str) -> str:
-    """Human-readable Table 2 (cross-dataset) with caption, note when empty, RSM-effect section."""
-    caption = (f"Preset `{preset}`; selection: {_SELECTION_TEXT[selection]}; seeds "
-               f"{_seeds_text(runs, 'xd')}. {settings_caption(runs, 'xd', selection)} Cells are accuracy mean ± population std (ddof=0) over "
-               f"seeds. Paper = AME paper Table 2 (its CLIP row is internally inconsistent as "
-               f"published); PromptKD paper = its own student (pkd full rows only).")
-    parts = ["# Table 2 — cross-dataset transfer", "", caption, ""]
+def table2_markdown(table: pd.DataFrame, runs: pd.DataFrame, preset: str, selection: str) -> str:
+    """Table 2 in the same layout (Average panel, then one per target), or a note when empty."""
+    parts = [f"# {TABLE2_TITLE}", "", table2_caption(table, runs, preset, selection), ""]
     if table.empty:
-        parts += ["No cross-dataset (xd) runs were found: the pipeline ran without the "
-                  "cross-dataset task, so this table has no rows.", ""]
-    else:
-        rows = [[r["target"], r["method"], r["setting"], pm(r["accuracy"], r["accuracy_std"]),
-                 _n_seeds(r), fmt(r["paper_accuracy"]), fmt(r["delta_accuracy"], signed=True),
-                 fmt(r["promptkd_accuracy"])]
-                for _, r in table.iterrows()]
-        parts += [md_table(["Target", "Method", "Setting", "Accuracy", "Seeds", "Paper",
-                             "Δ vs paper", "PromptKD paper"], rows), ""]
-        note = _average_note(table, "target", "targets", len(reference.PAPER_XD_TARGETS))
-        if note:
-            parts += [note, ""]
-        parts.append(_effect_md(effect, "accuracy", _unpaired_note(runs, "xd")))
-    return "\n".join(parts)
+        return "\n".join(parts + ["No cross-dataset (xd) runs were found: the pipeline ran without the "
+                                   "cross-dataset task, so this table has no rows.", ""])
+    cells = tidy(table, "target", XD_METRICS)
+    return "\n".join(parts) + "\n" + markdown_panels(cells, "target", XD_METRICS, "targets")
 
+
+def table1_latex(table: pd.DataFrame, runs: pd.DataFrame, preset: str, selection: str) -> str:
+    cells = tidy(table, "dataset", B2N_METRICS)
+    return latex_document(cells, "dataset", B2N_METRICS, "datasets", TABLE1_TITLE,
+                          table1_caption(table, runs, preset, selection)
+                          + ("" if len(cells) else " No base-to-new runs were found."))
+
+
+def table2_latex(table: pd.DataFrame, runs: pd.DataFrame, preset: str, selection: str) -> str:
+    cells = tidy(table, "target", XD_METRICS)
+    return latex_document(cells, "target", XD_METRICS, "targets", TABLE2_TITLE,
+                          table2_caption(table, runs, preset, selection)
+                          + ("" if len(cells) else " No cross-dataset (xd) runs were found."))
+
+
+_PAGE_CSS = ("body{font-family:system-ui,sans-serif;margin:1.5em;max-width:110em;color:#222}"
+             "table{border-collapse:collapse;margin:0.5em 0 1.5em;font-size:0.9em}"
+             "th,td{padding:0.25em 0.6em;border-bottom:1px solid #ccc;text-align:right}"
+             "th:nth-child(-n+3),td:nth-child(-n+3){text-align:left}"
+             "thead th{border-bottom:2px solid #444}h3{margin-bottom:0.2em}")
+
+
+def html_page(title: str, markdown_text: str) -> str:
+    """A self-contained HTML page of a Markdown document (tables included), for the HTML report."""
+    body = MarkdownIt("commonmark").enable("table").render(markdown_text)
+    return (f"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}"
+            f"</title><style>{_PAGE_CSS}</style></head><body>\n{body}</body></html>\n")

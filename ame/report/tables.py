@@ -1,5 +1,6 @@
 """Tables 1 (base-to-new) and 2 (cross-dataset), the paired RSM effect, and their files:
-composed from `stats` (aggregation), `reference` (the papers' numbers), `order` and `render`."""
+composed from `stats` (aggregation), `reference` (the papers' numbers), `order`, `panels` (the
+papers' layout) and `render` (captions, Markdown, LaTeX)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import pandas as pd
 from ame.io import write_text
 from ame.report import reference
 from ame.report.order import sort_rows
-from ame.report.render import table1_markdown, table2_markdown, to_csv_text
+from ame.report.panels import B2N_METRICS, XD_METRICS, tidy
+from ame.report.render import (TABLE1_TITLE, TABLE2_TITLE, effect_latex, effect_markdown, html_page,
+                               table1_latex, table1_markdown, table2_latex, table2_markdown, to_csv_text)
 from ame.report.stats import aggregate, rsm_effect, select_scores
 
 TABLE1_COLUMNS = [
@@ -105,28 +108,48 @@ def metrics_summary(t1: pd.DataFrame, t2: pd.DataFrame) -> dict:
 
 
 
+def with_paper_delta(effect: pd.DataFrame) -> pd.DataFrame:
+    """`effect` plus paper_delta: the AME paper's PKD + RSM − PromptKD for the row's cell (NaN for
+    other pairs and cells the paper lacks)."""
+    effect = effect.copy()
+    effect["paper_delta"] = [
+        reference.paper_rsm_delta(t, d, s) if (b, m) == ("pkd", "pkd_rsm") else float("nan")
+        for t, b, m, d, s in zip(effect["task"], effect["baseline"], effect["method"],
+                                 effect["dataset"], effect["setting"])]
+    return effect
+
+
 def write_tables(runs: pd.DataFrame, tables_dir: str | os.PathLike, preset: str,
                  selection: str = "best") -> dict:
-    """Write table1.csv/.md, table2.csv/.md and rsm_effect.csv (both tasks) into `tables_dir`.
+    """Write Table 1, Table 2 and the paired RSM effect into `tables_dir`, each as .csv (tidy: one
+    row per cell, see `panels.TIDY_COLUMNS`), .md, .tex (standalone booktabs document) and .html
+    (the Markdown as a page, for the HTML report).
 
-    Returns {"table1": DataFrame, "table2": DataFrame, "effect": DataFrame, "paths": [Path, ...]}.
+    Returns {"table1": DataFrame, "table2": DataFrame (wide, unrounded), "effect": DataFrame,
+    "paths": [Path, ...]}.
     """
     out = Path(tables_dir)
     scores = select_scores(runs, selection)
     t1, t2 = table1(runs, selection), table2(runs, selection)
     e1 = rsm_effect(scores, "base2new", selection)
     e2 = rsm_effect(scores, "xd", selection)
-    effect = pd.concat([e1, e2], ignore_index=True) if len(e2) else e1
+    effect = with_paper_delta(pd.concat([e1, e2], ignore_index=True) if len(e2) else e1)
     files = {
-        "table1.csv": to_csv_text(t1),
-        "table1.md": table1_markdown(t1, e1, runs, preset, selection),
-        "table2.csv": to_csv_text(t2),
-        "table2.md": table2_markdown(t2, e2, runs, preset, selection),
+        "table1.csv": to_csv_text(tidy(t1, "dataset", B2N_METRICS)),
+        "table1.md": table1_markdown(t1, runs, preset, selection),
+        "table1.tex": table1_latex(t1, runs, preset, selection),
+        "table2.csv": to_csv_text(tidy(t2, "target", XD_METRICS)),
+        "table2.md": table2_markdown(t2, runs, preset, selection),
+        "table2.tex": table2_latex(t2, runs, preset, selection),
         "rsm_effect.csv": to_csv_text(effect),
+        "rsm_effect.md": effect_markdown(effect, runs, preset, selection),
+        "rsm_effect.tex": effect_latex(effect, runs, preset, selection),
     }
+    for stem, title in (("table1", TABLE1_TITLE), ("table2", TABLE2_TITLE),
+                        ("rsm_effect", "The paired effect of RSM")):
+        files[f"{stem}.html"] = html_page(title, files[f"{stem}.md"])
     paths = []
     for name, text in files.items():
         write_text(out / name, text)
         paths.append(out / name)
     return {"table1": t1, "table2": t2, "effect": effect, "paths": paths}
-

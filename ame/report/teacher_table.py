@@ -16,7 +16,8 @@ from ame import contracts
 from ame.io import read_json, write_text
 from ame.report.reference import canonical_dataset, promptkd_table1, promptkd_table2
 from ame.report.order import dataset_key
-from ame.report.render import fmt, md_table, to_csv_text
+from ame.report.captions import write_caption
+from ame.report.render import fmt, html_page, md_table, to_csv_text
 
 COLUMNS = ["task", "dataset", "source", "base", "new", "hm", "accuracy",
            "promptkd_base", "promptkd_new", "promptkd_hm", "promptkd_accuracy",
@@ -90,7 +91,15 @@ def teacher_check_markdown(table: pd.DataFrame, preset: str) -> str:
 
 
 def write_teacher_check(check_paths, out_csv: str | Path, out_md: str | Path, preset: str) -> pd.DataFrame:
+    """The teacher-check table as CSV, Markdown, and an HTML page with its caption file beside
+    the Markdown (for the HTML report); the table."""
     table = teacher_check_table(collect_checks(check_paths))
     write_text(out_csv, to_csv_text(table))
-    write_text(out_md, teacher_check_markdown(table, preset))
+    markdown = teacher_check_markdown(table, preset)
+    write_text(out_md, markdown)
+    out_html = Path(out_md).with_suffix(".html")
+    write_text(out_html, html_page(f"Teacher check, preset {preset}", markdown))
+    write_caption(out_html, "The teachers as loaded, scored on each dataset's test split before any "
+                            "distillation, beside PromptKD's published teacher accuracy (appendix "
+                            "Tables 10/11); one row per teacher the preset uses.")
     return table

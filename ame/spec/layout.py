@@ -26,10 +26,14 @@ ZEROSHOT_FILES = ("metrics.json", "params.json", "embeddings.npz")
 RUN_FILES = (*ZEROSHOT_FILES, "history.csv", "student.pt")
 SEED_FOLDER = "seed{seed}"
 
-REPORT_TABLES = ("table1.csv", "table1.md", "table2.csv", "table2.md", "rsm_effect.csv",
-                 "teacher_check.csv", "teacher_check.md")
+REPORT_TABLES = (tuple(f"{name}.{ext}" for name in ("table1", "table2", "rsm_effect")
+                       for ext in ("csv", "md", "tex", "html"))
+                 + ("teacher_check.csv", "teacher_check.md", "teacher_check.html", "summary.html")
+                 # captions of the HTML report's pages (ame.report.captions)
+                 + tuple(f"{name}.caption.rst" for name in ("table1", "table2", "rsm_effect",
+                                                             "teacher_check", "summary")))
 REPORT_METRICS = ("summary.json", "runs.json")
-ABLATION_TABLES = ("ablation.csv", "ablation.md")
+ABLATION_TABLES = ("ablation.csv", "ablation.md", "ablation.caption.rst")
 
 
 class Layout:
@@ -57,6 +61,8 @@ class Layout:
         self.metrics = f"{self.root}/metrics"
         self.logs = f"{self.root}/logs"
         self.scratch = f"{self.root}/scratch"
+        # The one-screen summary the report writes: the headline next to the paper's claims.
+        self.readme = f"{self.root}/README.md"
 
     # ------------------------------------------------------------------ runs
     @staticmethod

@@ -1,11 +1,13 @@
 # Input functions and the planned runs. Every path comes from `ame.spec.Layout`, every job's
 # parameters from `ame.spec` (the run specification for runs); no science and no path patterns here.
 import json
+import os
 import re
 
 from ame.data.custom import folder_state
 from ame.fingerprint import fingerprint
 from ame.report import plan as report_plan
+from ame.report.ablation import ABLATION_FIGURES
 from ame.spec import Layout, ablation_specs, grid_specs, zeroshot_specs
 from ame.spec import grid as ame_grid
 from ame.spec.methods import run_code
@@ -186,12 +188,52 @@ def distill_inputs(wc):
 GRID_CELLS = sorted(
     {(s.task, s.dataset, s.setting, s.method) for ss in GRID.values() for s in ss}
 )
-TSNE_DATASETS, HEATMAP_DATASETS = report_plan.figure_datasets(GRID_CELLS)
+FIGURE_DATASETS = report_plan.figure_datasets(GRID_CELLS)
+
+
+def for_html_report(path, category, subcategory=None, labels=None):
+    """`path` marked for `snakemake --report`, captioned by the `<stem>.caption.rst` the report
+    writes beside it (an absolute path: Snakemake reads captions relative to this file).
+    """
+    caption = str(
+        Path(os.path.abspath(path)).with_name(
+            Path(path).name.split(".")[0] + ".caption.rst"
+        )
+    )
+    return report(
+        path, caption=caption, category=category, subcategory=subcategory, labels=labels
+    )
+
+
+def report_tables():
+    """Every table file of the report; the HTML pages are marked for the HTML report."""
+    html = report_plan.HTML_TABLES
+    return [
+        for_html_report(L.table(n), html[n]) if n in html else L.table(n)
+        for n in REPORT_TABLES
+    ]
 
 
 def report_figures():
-    names = report_plan.figure_names(TSNE_DATASETS, HEATMAP_DATASETS)
-    return [L.figure(name) for name in names]
+    """Every figure of the report, PNG and PDF (Figs. 3-5 and training curves), and their
+    caption files; the PNGs are marked for the HTML report."""
+    marked = {
+        name: for_html_report(L.figure(name), category, sub, labels)
+        for name, category, sub, labels in report_plan.html_report_figures(
+            FIGURE_DATASETS
+        )
+    }
+    names = report_plan.figure_names(FIGURE_DATASETS)
+    names += report_plan.figure_caption_names(FIGURE_DATASETS)
+    return [marked.get(name, L.figure(name)) for name in names]
+
+
+def ablation_figures():
+    png, pdf = ABLATION_FIGURES
+    return [
+        for_html_report(L.ablation_table(png), "Ablation (ω × φ)"),
+        L.ablation_table(pdf),
+    ]
 
 
 def report_curves():

@@ -3,7 +3,8 @@ rule report:
         runs=all_run_outputs(),
         checks=teacher_check_outputs(),
     output:
-        tables=[L.table(name) for name in REPORT_TABLES],
+        tables=report_tables(),
+        readme=L.readme,
         metrics=[L.metric(name) for name in REPORT_METRICS],
         # Which figures and curve files exist follows from the grid (ame.report.plan).
         figures=report_figures(),
@@ -17,8 +18,6 @@ rule report:
         # Exactly the runs the current preset plans; the report reads each one's params.json.
         runs=report_run_dirs(),
         selection=cfg["eval"]["selection"],
-        tsne=["--tsne-dataset", *TSNE_DATASETS] if TSNE_DATASETS else [],
-        heatmaps=["--heatmap-datasets", *HEATMAP_DATASETS] if HEATMAP_DATASETS else [],
         tables=lambda wc, output: str(Path(output.tables[0]).parent),
         figures=lambda wc, output: str(Path(output.figures[0]).parent),
         metrics=lambda wc, output: str(Path(output.metrics[0]).parent),
@@ -27,7 +26,7 @@ rule report:
     shell:
         "ame report --runs {params.runs:q} --tables-dir {params.tables:q} --figures-dir {params.figures:q}"
         " --metrics-dir {params.metrics:q} --preset {params.preset} --selection {params.selection}"
-        " {params.tsne:q} {params.heatmaps:q} --teacher-checks {input.checks:q} > {log:q} 2>&1"
+        " --readme {output.readme:q} --teacher-checks {input.checks:q} > {log:q} 2>&1"
 
 
 rule ablation:
@@ -36,6 +35,9 @@ rule ablation:
     output:
         csv=L.ablation_table(ABLATION_TABLES[0]),
         md=L.ablation_table(ABLATION_TABLES[1]),
+        caption=L.ablation_table(ABLATION_TABLES[2]),
+        # HM and final H(M) vs omega, PNG and PDF, beside the tables (ame.report.ablation).
+        figures=ablation_figures(),
     log:
         L.log("report", "ablation"),
     threads: job_threads(cfg, "ablation")
