@@ -39,9 +39,23 @@ def chromium() -> str:
     return path
 
 
-def open_report(html: Path, screenshot: Path | None = None) -> dict:
-    """{result path: {mime, caption, labels, width, height[, text]}} as Chromium renders the
-    report; page errors fail. With `screenshot`, a PNG of the page after it loaded."""
+def _view_first_result(page, category: str) -> dict:
+    """Click `category` in the report's menu, then its first result's view button: the natural
+    size of the image shown, or the text of the page shown in the frame."""
+    page.get_by_text(category, exact=True).click()
+    page.locator("a[iconname=eye]").first.click()
+    page.wait_for_function("document.querySelector('#app img[src^=\"data:image/png\"], #app iframe')")
+    if page.locator("#app iframe").count():
+        return {"text": page.frame_locator("#app iframe").locator("body").inner_text()}
+    return {"img": page.evaluate("Array.from(document.querySelectorAll('#app img[src^=\"data:image/png\"]'))"
+                                 ".map(i => [i.naturalWidth, i.naturalHeight])")}
+
+
+def open_report(html: Path, categories=(), screenshot: Path | None = None) -> tuple[dict, dict]:
+    """As Chromium renders the report: ({result path: {mime, caption, labels, width, height[,
+    text]}}, {category: what viewing its first result shows (`_view_first_result`)}) for each of
+    `categories`, clicked through the report's own menu. Page errors fail. With `screenshot`, a
+    PNG of the page after the last view."""
     from playwright.sync_api import sync_playwright
 
     errors: list[str] = []
@@ -54,9 +68,14 @@ def open_report(html: Path, screenshot: Path | None = None) -> dict:
             page.goto(html.resolve().as_uri())
             page.wait_for_function("typeof results === 'object' && document.querySelector('#app *')")
             found = page.evaluate(_DECODE_RESULTS)
+            views = {}
+            for category in categories:
+                page.goto(html.resolve().as_uri())
+                page.wait_for_function("typeof results === 'object' && document.querySelector('#app *')")
+                views[category] = _view_first_result(page, category)
             if screenshot is not None:
                 page.screenshot(path=str(screenshot))
         finally:
             browser.close()
     assert not errors, errors
-    return found
+    return found, views

@@ -104,19 +104,28 @@ def test_figures_are_written(project):
 
 def test_the_html_report_holds_every_table_and_figure_captioned_and_chromium_renders_each(project):
     run(["snakemake", "--report", "report.html"], project)  # the README's command, as written
-    found = {Path(path).name: entry for path, entry in open_report(project / "report.html").items()}
+    results, views = open_report(project / "report.html",
+                                 categories=("Fig. 3 (F-score heatmaps)", "Table 1 (base-to-new)"))
+    found = {Path(path).name: entry for path, entry in results.items()}
     figures = sorted(p.name for p in (_preset_dir(project) / "figures").glob("*.png"))
     assert figures and set(figures) <= set(found), sorted(found)
     for name in figures:
         entry = found[name]
         assert entry["width"] > 0 and entry["height"] > 0, name  # Chromium decoded the image
-        assert "Preset `ci`" in entry["caption"] and "seeds 1, 2" in entry["caption"], name
-    for name, title in (("table1.html", "Table 1"), ("table2.html", "Table 2"),
-                        ("rsm_effect.html", "paired effect of RSM"), ("summary.html", "+2.79")):
-        assert title in found[name]["text"] and found[name]["caption"], name
-    assert "Average over" in found["table1.html"]["text"] and "±" in found["table1.html"]["text"]
+        assert entry["caption"].startswith("<p>") and len(entry["caption"]) > 100, name
+    assert "Digits" in found["fscore_Digits.png"]["caption"] and "seed 1" in found["fscore_Digits.png"]["caption"]
     assert found["fscore_Digits.png"]["labels"] == {"figure": "Fig. 3", "dataset": "Digits"}
-    assert (project / "results" / "ci" / "README.md").read_text().startswith("# Results of preset `ci`")
+    for name, title in (("table1.html", "Table 1"), ("table2.html", "Table 2"),
+                        ("rsm_effect.html", "paired effect of RSM"), ("summary.html", "+2.79"),
+                        ("teacher_check.html", "Teacher check")):
+        assert title in found[name]["text"], name
+        assert "Preset `ci`" in found[name]["caption"] or name == "teacher_check.html", name
+    assert "seeds 1, 2" in found["table1.html"]["caption"]
+    # Clicked through the report's own menu: the figure shows, the table page shows its panels.
+    (width, height), = [size for size in views["Fig. 3 (F-score heatmaps)"]["img"] if size[0] > 100]
+    assert width > 0 and height > 0
+    assert "Average over 1 dataset" in views["Table 1 (base-to-new)"]["text"]
+    assert (_preset_dir(project) / "README.md").read_text().startswith("# Results of preset `ci`")
     assert "report.html" not in run(["git", "status", "--porcelain"], project)  # ignored
 
 

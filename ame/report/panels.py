@@ -74,7 +74,7 @@ def panel_title(name: str, n_datasets, what: str) -> str:
     """'Average over 11 datasets', 'ImageNet (about 1281 training images per class)' for the paper's
     datasets (the paper's panel titles), else the dataset's name."""
     if name == reference.AVERAGE:
-        return f"Average over {n_datasets} {what}"
+        return f"Average over {n_datasets} {what if n_datasets != 1 else what[:-1]}"
     approx = reference.images_per_class(name)
     return f"{name} (about {approx} training images per class)" if approx else name
 

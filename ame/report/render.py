@@ -212,7 +212,7 @@ def table1_caption(table: pd.DataFrame, runs: pd.DataFrame, preset: str, selecti
 
 def table2_caption(table: pd.DataFrame, runs: pd.DataFrame, preset: str, selection: str) -> str:
     note = _average_note(table, "target", "targets", len(reference.PAPER_XD_TARGETS))
-    return (f"Source ImageNet; preset `{preset}`; selection: {_SELECTION_TEXT[selection]}; seeds "
+    return (f"Preset `{preset}`; selection: {_SELECTION_TEXT[selection]}; seeds "
             f"{_seeds_text(runs, 'xd')}. {settings_caption(runs, 'xd', selection)} Cells are "
             f"accuracy mean ± population std (ddof=0) over seeds. AME paper = AME Table 2 (its CLIP "
             f"row is internally inconsistent as published); Δ = ours − AME paper; PromptKD paper = "
