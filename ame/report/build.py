@@ -168,7 +168,9 @@ def build_report(run_dirs, tables_dir: str | os.PathLike,
     table_captions = {
         "summary.html": "The headline: the paired effect of RSM (PKD + RSM − PromptKD) beside the AME "
                         "paper's three claims, in plain words, with the seeds and the bootstrap CI; "
-                        "the same text as results/<preset>/README.md.",
+                        f"the same text as the preset's README.md ({readme.name} beside tables/). "
+                        f"Preset `{preset}`; selection {selection}; from the paired runs of "
+                        "tables/rsm_effect.csv.",
         "table1.html": "AME Table 1 in the paper's layout: the Average panel, then one panel per "
                        "dataset; each value beside the AME paper's and the difference. "
                        + table1_caption(tabs["table1"], runs, preset, selection),

@@ -259,7 +259,7 @@ def table2_latex(table: pd.DataFrame, runs: pd.DataFrame, preset: str, selection
 
 _PAGE_CSS = ("body{font-family:system-ui,sans-serif;margin:1.5em;max-width:110em;color:#222}"
              "table{border-collapse:collapse;margin:0.5em 0 1.5em;font-size:0.9em}"
-             "th,td{padding:0.25em 0.6em;border-bottom:1px solid #ccc;text-align:right}"
+             "th,td{padding:0.25em 0.6em;border-bottom:1px solid #ccc;text-align:right;white-space:nowrap}"
              "th:nth-child(-n+3),td:nth-child(-n+3){text-align:left}"
              "thead th{border-bottom:2px solid #444}h3{margin-bottom:0.2em}")
 
