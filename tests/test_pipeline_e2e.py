@@ -225,6 +225,13 @@ def test_ablation_target_tables_omega_and_phi(project):
     table = pd.read_csv(_preset_dir(project) / "ablation" / "ablation.csv")
     assert sorted(zip(table["omega"], table["phi"])) == [(0.0, "frozen"), (0.0, "trained"),
                                                          (50.0, "frozen"), (50.0, "trained")]
+    assert (_preset_dir(project) / "ablation" / "ablation.png").stat().st_size > 1000
+    # The README's command for a report with the ablation's figure too.
+    run(["snakemake", "--report", "report_ablation.html", "all", "ablation"], project)
+    results, _ = open_report(project / "report_ablation.html")
+    ablation = {Path(p).name: r for p, r in results.items()}["ablation.png"]
+    assert ablation["width"] > 0 and "ω × φ ablation" in ablation["caption"]
+    (project / "report_ablation.html").unlink()
 
 
 def test_dvc_repro_in_the_clone_trains_nothing_and_shows_metrics_plots_and_params(project):
@@ -306,6 +313,7 @@ def test_dvc_exp_run_with_a_new_omega_reruns_only_the_rsm_runs_and_the_report(pr
 def test_paper_preset_plans_the_whole_grid_offline(project):
     out = run(["snakemake", "-n", "--quiet", "rules", "all", "--config", "preset=paper"], project)
     counts = job_counts(out)
-    assert counts["distill"] == 11 * 3 * 4 * 3 + 10 * 2 * 2 * 3
+    # base-to-new: 11 datasets × 4 settings (4, 16, 30 shots, full) × 4 methods × 3 seeds; xd: 10 × 2 × 2 × 3
+    assert counts["distill"] == 11 * 4 * 4 * 3 + 10 * 2 * 2 * 3
     assert counts["prepare_dataset"] == 11
     assert not (project / "data" / "ImageNet").exists()
