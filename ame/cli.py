@@ -160,6 +160,31 @@ def cmd_teacher_cache(args) -> None:
     log.info(f"[teacher-cache] {args.out}: {summary}")
 
 
+def cmd_evaluate(args) -> None:
+    from ame.steps.evaluation import evaluate_student
+
+    result = evaluate_student(args.student, args.split, args.classes, args.text_features, args.batch_size,
+                              args.device, args.out)
+    print(json.dumps(result, indent=1))
+
+
+def cmd_predict(args) -> None:
+    import csv
+    import sys
+
+    from ame.steps.evaluation import predict_folder
+
+    rows = predict_folder(args.student, args.images, args.top_k, args.batch_size, args.device)
+    out = open(args.out, "w", newline="", encoding="utf-8") if args.out else sys.stdout
+    try:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    finally:
+        if args.out:
+            out.close()
+
+
 def cmd_zeroshot(args) -> None:
     _setup(args)
     from ame.steps.zeroshot import zero_shot
@@ -262,6 +287,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("zeroshot", cmd_zeroshot, "score the student backbone zero-shot")
     for flag in ("--spec", "--student-backbone", "--split", "--out-dir"):
         p.add_argument(flag, required=True)
+    p = add("evaluate", cmd_evaluate, "score a trained student on a prepared dataset's test split: top-1, top-5, "
+            "mean per-class recall")
+    p.add_argument("--student", required=True, help="the run folder (or its student.json)")
+    p.add_argument("--split", required=True, help="the dataset's split.json (data/<dataset>/split.json)")
+    p.add_argument("--classes", default="all", choices=["base", "new", "all"],
+                   help="which classes' test images, classified among those classes only (default: all)")
+    p.add_argument("--text-features", default=None,
+                   help="the classifier for another dataset: its teacher text features "
+                        "(results/<preset>/models/features/<task>/<dataset>.pt); default: the student's own")
+    p.add_argument("--batch-size", type=int, default=100, help="images per forward pass")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    p.add_argument("--out", default=None, help="also write the scores to this JSON file")
+    p = add("predict", cmd_predict, "classify a folder of images with a trained student (CSV of top-k classes)")
+    p.add_argument("--student", required=True, help="the run folder (or its student.json)")
+    p.add_argument("--images", required=True, help="a folder of images (searched recursively)")
+    p.add_argument("--top-k", type=int, default=1, help="classes per image, most probable first (default 1)")
+    p.add_argument("--batch-size", type=int, default=100, help="images per forward pass")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    p.add_argument("--out", default=None, help="write the CSV here instead of standard output")
     p = add("report", cmd_report, "tables and figures from the runs a preset plans")
     p.add_argument("--runs", nargs="+", required=True, help="run folders (each with params.json, metrics.json)")
     for flag in ("--tables-dir", "--figures-dir", "--metrics-dir", "--preset"):

@@ -106,6 +106,23 @@ TEACHER_CHECK = {
     "else": {"properties": {"accuracy": {"type": "number"}}},
 }
 
+# `ame evaluate`: one model scored on one dataset's test images among some of its classes.
+EVALUATION = {
+    "type": "object",
+    "required": ["model", "dataset", "classes", "n_classes", "n_images", "top1", "top5",
+                 "mean_per_class_recall"],
+    "properties": {
+        "model": {"type": "string"},
+        "dataset": {"type": "string"},
+        "classes": {"enum": ["base", "new", "all"]},
+        "n_classes": {"type": "integer", "minimum": 1},
+        "n_images": {"type": "integer", "minimum": 1},
+        "top1": {"type": "number", "minimum": 0, "maximum": 100},
+        "top5": {"type": "number", "minimum": 0, "maximum": 100},
+        "mean_per_class_recall": {"type": "number", "minimum": 0, "maximum": 100},
+    },
+}
+
 HISTORY_COLUMNS = ["epoch", "lr", "kd_loss", "rsm_entropy", "total_loss", "base_acc"]
 
 # embeddings.npz: final student image features on the evaluation images, for t-SNE and F-scores.

@@ -56,3 +56,22 @@ def scores(features: torch.Tensor, labels: torch.Tensor, text_features: torch.Te
         return {"base": round(b, 4), "new": round(n, 4), "hm": round(harmonic_mean(b, n), 4), "accuracy": None}
     acc = subset_accuracy(features, labels, text_features, base + new)
     return {"base": None, "new": None, "hm": None, "accuracy": round(acc, 4)}
+
+
+def classification_scores(features: torch.Tensor, labels: torch.Tensor, text_features: torch.Tensor,
+                          classes: list[int]) -> dict:
+    """Scores (%) of images whose label is in `classes`, classified among `classes` only (as
+    `subset_accuracy`): top-1, top-5 (top-C with fewer than five classes) and mean per-class
+    recall (CLIP_benchmark's), with the number of images."""
+    classes_t = torch.as_tensor(classes)
+    keep = torch.isin(labels, classes_t)
+    if not keep.any():
+        raise ValueError("no evaluation images for the requested classes")
+    logits = features[keep] @ text_features[classes_t].to(features.dtype).t()
+    truth = labels[keep]
+    ranked = classes_t[logits.topk(min(5, len(classes)), dim=1).indices]
+    top1 = ranked[:, 0] == truth
+    top5 = (ranked == truth[:, None]).any(dim=1)
+    recalls = [float(top1[truth == c].float().mean()) for c in classes if (truth == c).any()]
+    return {"top1": 100.0 * float(top1.float().mean()), "top5": 100.0 * float(top5.float().mean()),
+            "mean_per_class_recall": 100.0 * sum(recalls) / len(recalls), "n_images": int(keep.sum())}

@@ -129,7 +129,12 @@ def test_every_run_has_the_paper_settings_and_its_file_contracts(paper_smoke):
         history = (folder / "history.csv").read_text().splitlines()
         assert history[0].split(",") == contracts.HISTORY_COLUMNS and len(history) == 2  # one epoch
         assert {p.name for p in folder.iterdir()} >= {"params.json", "metrics.json", "history.csv", "embeddings.npz",
-                                                      "student.pt"}
+                                                      "student.safetensors", "student.json"}
+        if method == "pkd_rsm" and folder.parts[-5] == "base2new":
+            # The real-size student loads from its folder alone, as PromptKD's at depth 9 with 4 tokens.
+            config = read_json(folder / "student.json")
+            assert (config["prompts"], config["projector"]) == ({"tokens": 4, "depth": 9},
+                                                                {"in_dim": 512, "out_dim": 768})
     zero = read_json(runs / "zeroshot" / "zeroshot" / "seed0" / "metrics.json")
     contracts.validate(zero, contracts.METRICS, where="zeroshot")
 

@@ -5,6 +5,7 @@ import json
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -57,7 +58,7 @@ def test_every_run_writes_contract_conforming_files(project):
             history = pd.read_csv(path.parent / "history.csv")
             assert list(history.columns) == contracts.HISTORY_COLUMNS
             assert len(history) == 2
-            assert (path.parent / "embeddings.npz").is_file() and (path.parent / "student.pt").is_file()
+            assert (path.parent / "embeddings.npz").is_file() and (path.parent / "student.safetensors").is_file()
 
 
 def test_every_run_records_its_specification_beside_its_metrics(project):
@@ -127,6 +128,34 @@ def test_the_html_report_holds_every_table_and_figure_captioned_and_chromium_ren
     assert "Average over 1 dataset" in views["Table 1 (base-to-new)"]["text"]
     assert (_preset_dir(project) / "README.md").read_text().startswith("# Results of preset `ci`")
     assert "report.html" not in run(["git", "status", "--porcelain"], project)  # ignored
+
+
+def test_use_a_trained_student_as_the_readme_says(project, tmp_path):
+    """README "Use a trained student", on this preset's runs: `ame evaluate` gives the tables'
+    numbers (base-to-new Base/New, the cross-dataset accuracy), `ame predict` a CSV, and
+    `ame.load_student` a model in a fresh process."""
+    b2n = _preset_dir(project) / "runs/base2new/Digits/4shot/pkd_rsm/seed1"
+    xd = _preset_dir(project) / "runs/xd/Digits/4shot/pkd/seed1"
+    metrics = json.loads((b2n / "metrics.json").read_text())
+    for classes in ("base", "new"):
+        out = json.loads(run(["ame", "evaluate", "--student", str(b2n), "--split", "data/Digits/split.json",
+                              "--classes", classes], project))
+        assert round(out["top1"], 4) == metrics[classes] and out["top5"] >= out["top1"]
+    run(["ame", "evaluate", "--student", str(xd), "--split", "data/Digits/split.json",
+         "--out", "digits_eval.json"], project)
+    evaluation = json.loads((project / "digits_eval.json").read_text())
+    assert round(evaluation["top1"], 4) == json.loads((xd / "metrics.json").read_text())["accuracy"]
+    table2 = pd.read_csv(_preset_dir(project) / "tables" / "table2.csv")
+    (xd_hm,) = table2[(table2["target"] == "Digits") & (table2["method"] == "pkd")]["mean"]
+    assert xd_hm == pytest.approx(sum(json.loads((xd.parent / f"seed{s}" / "metrics.json").read_text())["accuracy"]
+                                      for s in (1, 2)) / 2, abs=0.006)
+    csv = run(["ame", "predict", "--student", str(b2n), "--images", "data/Digits/images/test", "--top-k", "3"],
+              project).splitlines()
+    assert csv[0] == "path,class_1,prob_1,class_2,prob_2,class_3,prob_3" and len(csv) > 10
+    code = ("import ame, torch; s = ame.load_student('" + str(b2n) + "'); "
+            "print(s(torch.zeros(2, 3, s.image_size, s.image_size)).shape, len(s.classnames))")
+    assert run([sys.executable, "-c", code], project).strip() == "torch.Size([2, 10]) 10"
+    (project / "digits_eval.json").unlink()
 
 
 def test_second_run_does_no_work_and_uses_the_local_profile(project):
@@ -255,7 +284,7 @@ def test_dvc_repro_in_the_clone_trains_nothing_and_shows_metrics_plots_and_param
 def test_rerunning_a_job_writes_byte_identical_files(project):
     cell = _preset_dir(project) / "runs" / "base2new" / "Digits" / "4shot" / "pkd_rsm"
     files = sorted(p for p in cell.glob("seed*/*") if p.is_file())
-    assert {p.name for p in files} == {"metrics.json", "params.json", "history.csv", "embeddings.npz", "student.pt"}
+    assert {p.name for p in files} == {"metrics.json", "params.json", "history.csv", "embeddings.npz", "student.safetensors", "student.json"}
     before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in files}
     run(["snakemake", "--cores", "2", "--force", str((cell / "seed1" / "metrics.json").relative_to(project))],
          project)

@@ -134,7 +134,7 @@ def test_a_run_killed_mid_epoch_resumes_from_its_last_step_and_writes_the_same_b
     monkeypatch.setattr(train, "kd_loss", real)
     calls["n"] = 0
     distill(spec, inputs, tmp_path / "run", tmp_path / "s_run", save_steps=1)
-    for name in ("metrics.json", "history.csv", "embeddings.npz", "student.pt", "params.json"):
+    for name in ("metrics.json", "history.csv", "embeddings.npz", "student.safetensors", "student.json", "params.json"):
         assert (tmp_path / "run" / name).read_bytes() == (tmp_path / "clean" / name).read_bytes(), name
     assert not (tmp_path / "s_run" / "state.pt").exists()
 
@@ -236,7 +236,7 @@ def test_kill_9_at_any_moment_then_a_rerun_writes_the_same_bytes(world, tmp_path
         interrupted += not (tmp_path / name / "metrics.json").exists()
         rerun = start(name)
         assert rerun.wait(timeout=600) == 0, rerun.stderr.read()
-        for file in ("metrics.json", "history.csv", "embeddings.npz", "student.pt", "params.json"):
+        for file in ("metrics.json", "history.csv", "embeddings.npz", "student.safetensors", "student.json", "params.json"):
             assert (tmp_path / name / file).read_bytes() == (tmp_path / "clean" / file).read_bytes(), \
                 (fraction, file)
     assert interrupted >= 2  # the kills did land before the run had finished

@@ -23,7 +23,7 @@ from ame.spec.run import RunSpec
 
 # Files of one distillation run; the zero-shot row writes the first three.
 ZEROSHOT_FILES = ("metrics.json", "params.json", "embeddings.npz")
-RUN_FILES = (*ZEROSHOT_FILES, "history.csv", "student.pt")
+RUN_FILES = (*ZEROSHOT_FILES, "history.csv", "student.safetensors", "student.json")
 SEED_FOLDER = "seed{seed}"
 
 REPORT_TABLES = (tuple(f"{name}.{ext}" for name in ("table1", "table2", "rsm_effect")

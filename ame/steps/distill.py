@@ -22,9 +22,10 @@ from ame import contracts
 from ame.data import ImageSet, build_transform, load_split, read_shots
 from ame.data.plan import AugmentationPlan, training_set
 from ame.evaluate import evaluation_classes, features_and_labels, scores
-from ame.io import read_json, sha256_file, sha256_json, torch_save, write_json
+from ame.io import read_json, sha256_file, sha256_json, write_json
 from ame.models.load import load_backbone, load_teacher, read_text_features
 from ame.models.student import Student
+from ame.models.student_file import save_student
 from ame.rsm import RSM
 from ame.runtime import block_type_for, device_name, git_sha, package_versions, resolve_device, seed_everything
 from ame.spec.methods import method, run_code
@@ -67,7 +68,8 @@ def distill(spec: RunSpec, inputs: RunInputs, out_dir: Path, scratch_dir: Path, 
             save_minutes: float = 15.0, save_steps: int | None = None, collapse_percent: float = 5.0,
             key: str | None = None) -> dict:
     """Train the student of run `spec` (through `ame.training.engine.fit`); write params.json, metrics.json,
-    history.csv, embeddings.npz and student.pt to out_dir.
+    history.csv, embeddings.npz and the selected student (student.safetensors + student.json,
+    `ame.models.student_file`) to out_dir.
 
     Resume state goes to scratch_dir/state.pt at each epoch's end, every `save_minutes` of training
     and (if given) every `save_steps` steps, keyed by the run's specification, code and inputs
@@ -117,6 +119,7 @@ def distill(spec: RunSpec, inputs: RunInputs, out_dir: Path, scratch_dir: Path, 
 
     features, labels = features_and_labels(task.encode, test_set, spec.eval_batch_size, device)
     last_scores = {**scores(features, labels, text.cpu(), spec.task, base, new), "epoch": optim["epochs"]}
+    last_student = student.trainable_state()
     student.load_trainable_state(result.best_weights["student"])
     student.eval()
     best_features, labels = features_and_labels(task.encode, test_set, spec.eval_batch_size, device)
@@ -134,8 +137,10 @@ def distill(spec: RunSpec, inputs: RunInputs, out_dir: Path, scratch_dir: Path, 
     }
     contracts.validate(metrics, contracts.METRICS, where=str(out_dir / "metrics.json"))
     write_embeddings(out_dir / "embeddings.npz", chosen_features, labels, split.classnames)
-    torch_save(result.best_weights if selection == "best" else {"student": student.trainable_state()},
-               out_dir / "student.pt")
+    if selection == "last":
+        student.load_trainable_state(last_student)
+    save_student(out_dir, student, text, split.classnames, inputs.student_backbone, inputs.text_features,
+                 spec.to_dict(), spec.kd.logit_scale)
     write_history(out_dir / "history.csv", [history_row(r, rsm is not None) for r in result.history])
     write_params(out_dir, spec)
     write_json(out_dir / "metrics.json", metrics)  # last: its presence marks a complete run
