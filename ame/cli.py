@@ -196,7 +196,7 @@ def cmd_report(args) -> None:
     from ame.report import build_report
 
     written = build_report(args.runs, args.tables_dir, args.figures_dir, args.preset,
-                           selection=args.selection, tsne_dataset=args.tsne_dataset,
+                           selection=args.selection, tsne_dataset=args.tsne_dataset or None,
                            heatmap_datasets=args.heatmap_datasets or None, metrics_dir=args.metrics_dir,
                            readme=args.readme)
     if args.teacher_checks is not None:
@@ -238,42 +238,52 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("code-files", cmd_code_files, "list the source and data files pipeline steps run (DVC's code deps)")
     p.add_argument("steps", nargs="+", help="step names, e.g. distill report")
     p = add("prepare", cmd_prepare, "prepare a dataset into data/<dataset>/split.json")
-    p.add_argument("--dataset", required=True)
-    p.add_argument("--data-root", default="data")
+    p.add_argument("--dataset", required=True, help="a registered dataset or alias (`ame datasets`), or a custom one")
+    p.add_argument("--data-root", default="data", help="where prepared datasets live (default: data)")
     p.add_argument("--custom", default=None, help="a custom dataset's definition (JSON; its custom_datasets entry)")
     p = add("shots", cmd_shots, "sample K shots per class (Dassl-compatible)")
-    for flag in ("--split", "--shots", "--out"):
-        p.add_argument(flag, required=True)
-    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--split", required=True, help="the dataset's split.json")
+    p.add_argument("--shots", required=True, help="K (shots per class) or 'full'")
+    p.add_argument("--out", required=True, help="the shots file to write (JSON)")
+    p.add_argument("--seed", type=int, required=True, help="the sampling seed (the run's seed)")
     p = add("backbone", cmd_backbone, "pre-train a CLIP backbone (weights: pretrain) or record where its weights are "
                                       "(openai, a local file): its card")
-    p.add_argument("--params", required=True)
-    p.add_argument("--splits", nargs="*", default=[])
+    p.add_argument("--params", required=True, help="the step's parameters (JSON: arch, weights, pre-training)")
+    p.add_argument("--splits", nargs="*", default=[], help="split.json files whose TRAIN images pre-train it")
     p.add_argument("--out-weights", default=None, help="the pre-trained weights file (weights: pretrain only)")
-    p.add_argument("--out-card", required=True)
+    p.add_argument("--out-card", required=True, help="the backbone card to write (JSON: arch, weights, sha256)")
     p = add("teacher", cmd_teacher, "prompt-tune a teacher (source: train) or import PromptKD's (source: fetch)")
-    for flag in ("--params", "--backbone", "--split", "--out-weights", "--out-card"):
-        p.add_argument(flag, required=True)
+    p.add_argument("--params", required=True, help="the step's parameters (JSON: source, prompts, training)")
+    p.add_argument("--backbone", required=True, help="the teacher backbone's card")
+    p.add_argument("--split", required=True, help="the dataset's split.json")
+    p.add_argument("--out-weights", required=True, help="the teacher's prompts / converted weights to write")
+    p.add_argument("--out-card", required=True, help="the teacher card to write (JSON, with sha256)")
     p.add_argument("--shots", nargs="?", default=None, help="labeled shots file (source: train only)")
     p.add_argument("--allow-unknown-keys", action="store_true",
                    help="source: fetch — skip checkpoint tensors outside the PromptSRC mapping and keep the "
                         "backbone's weights for absent backbone tensors (inspect with `ame dump-checkpoint`)")
     p = add("dump-checkpoint", cmd_dump_checkpoint, "list a checkpoint's entries and tensors (shape, dtype, target)")
-    p.add_argument("path")
+    p.add_argument("path", help="a checkpoint file (e.g. PromptKD's released teacher)")
     p = add("teacher-check", cmd_teacher_check, "score a loaded teacher on its dataset's test split")
-    for flag in ("--params", "--teacher", "--features", "--split", "--out"):
-        p.add_argument(flag, required=True)
+    p.add_argument("--params", required=True, help="the step's parameters (JSON)")
+    p.add_argument("--teacher", required=True, help="the teacher card")
+    p.add_argument("--features", required=True, help="the teacher's stored text features")
+    p.add_argument("--split", required=True, help="the dataset's split.json")
+    p.add_argument("--out", required=True, help="the check to write (JSON: Base/New/HM or accuracy)")
     p = add("teacher-features", cmd_teacher_features, "compute a teacher's text features once")
-    for flag in ("--teacher", "--split", "--out"):
-        p.add_argument(flag, required=True)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--teacher", required=True, help="the teacher card")
+    p.add_argument("--split", required=True, help="the dataset's split.json (its class names)")
+    p.add_argument("--out", required=True, help="the text features to write (C x d, with class names)")
+    p.add_argument("--device", default="auto", help="torch device (auto: CUDA when available)")
     p = add("distill", cmd_distill, "distill students for one grid cell, one run per seed")
     p.add_argument("--spec", required=True, help="the cell's run specification (JSON, without the seed)")
-    for flag in ("--split", "--student-backbone", "--teacher", "--text-features"):
-        p.add_argument(flag, required=True)
-    p.add_argument("--seeds", type=int, nargs="+", required=True)
-    p.add_argument("--shots", nargs="+", required=True)
-    p.add_argument("--out-dirs", nargs="+", required=True)
+    p.add_argument("--split", required=True, help="the dataset's split.json")
+    p.add_argument("--student-backbone", required=True, help="the student backbone's card")
+    p.add_argument("--teacher", required=True, help="the teacher card")
+    p.add_argument("--text-features", required=True, help="the teacher's text features (the student's classifier)")
+    p.add_argument("--seeds", type=int, nargs="+", required=True, help="one run per seed")
+    p.add_argument("--shots", nargs="+", required=True, help="one shots file per seed")
+    p.add_argument("--out-dirs", nargs="+", required=True, help="one run folder per seed")
     p.add_argument("--scratch-dirs", nargs="+", required=True, help="one resume-state folder per seed")
     p.add_argument("--save-minutes", type=float, default=15.0,
                    help="save resume state every N minutes of training (and at each epoch's end)")
@@ -281,12 +291,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="warn when an epoch's mean H(M) is below this %% of its maximum log(C + B); 0: never")
     p.add_argument("--teacher-cache", nargs="*", default=[], help="one cache per seed (kd.teacher_cache)")
     p = add("teacher-cache", cmd_teacher_cache, "cache a teacher's logits on one cell's pre-drawn augmentations")
-    for flag in ("--params", "--split", "--shots", "--teacher", "--text-features", "--out"):
-        p.add_argument(flag, required=True)
-    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--params", required=True, help="the cell's cache parameters (JSON)")
+    p.add_argument("--split", required=True, help="the dataset's split.json")
+    p.add_argument("--shots", required=True, help="the seed's shots file")
+    p.add_argument("--teacher", required=True, help="the teacher card")
+    p.add_argument("--text-features", required=True, help="the teacher's text features")
+    p.add_argument("--out", required=True, help="the cache file to write")
+    p.add_argument("--seed", type=int, required=True, help="the seed whose augmentations are cached")
     p = add("zeroshot", cmd_zeroshot, "score the student backbone zero-shot")
-    for flag in ("--spec", "--student-backbone", "--split", "--out-dir"):
-        p.add_argument(flag, required=True)
+    p.add_argument("--spec", required=True, help="the zero-shot run's specification (JSON)")
+    p.add_argument("--student-backbone", required=True, help="the student backbone's card")
+    p.add_argument("--split", required=True, help="the dataset's split.json")
+    p.add_argument("--out-dir", required=True, help="the run folder to write")
     p = add("evaluate", cmd_evaluate, "score a trained student on a prepared dataset's test split: top-1, top-5, "
             "mean per-class recall")
     p.add_argument("--student", required=True, help="the run folder (or its student.json)")
@@ -308,19 +324,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="write the CSV here instead of standard output")
     p = add("report", cmd_report, "tables and figures from the runs a preset plans")
     p.add_argument("--runs", nargs="+", required=True, help="run folders (each with params.json, metrics.json)")
-    for flag in ("--tables-dir", "--figures-dir", "--metrics-dir", "--preset"):
-        p.add_argument(flag, required=True)
-    p.add_argument("--selection", default="best", choices=["best", "last"])
+    p.add_argument("--tables-dir", required=True, help="where Tables 1, 2 and the RSM effect go")
+    p.add_argument("--figures-dir", required=True, help="where the figures (PNG + PDF) go")
+    p.add_argument("--metrics-dir", required=True, help="where the files of `dvc metrics` / `dvc plots` go")
+    p.add_argument("--preset", required=True, help="the preset's name (captions)")
+    p.add_argument("--selection", default="best", choices=["best", "last"],
+                   help="each run's scores: its selected (best) epoch or its last (default: best)")
     p.add_argument("--readme", default=None,
                    help="where the one-screen headline goes (default: README.md beside --tables-dir)")
-    p.add_argument("--tsne-dataset", default=None)
-    p.add_argument("--heatmap-datasets", nargs="*", default=[])
+    p.add_argument("--tsne-dataset", default=None, nargs="*",
+                   help="draw Fig. 4 and the training curves for these datasets only (default: every paired one)")
+    p.add_argument("--heatmap-datasets", nargs="*", default=[],
+                   help="draw Fig. 3 for these datasets only (default: every paired one)")
     p.add_argument("--teacher-checks", nargs="*", default=None,
                    help="teacher_check JSON files; writes teacher_check.csv/.md into --tables-dir")
     p = add("ablation-report", cmd_ablation_report, "the omega x phi ablation table")
     p.add_argument("--runs", nargs="+", required=True, help="ablation run folders")
-    for flag in ("--out-csv", "--out-md"):
-        p.add_argument(flag, required=True)
+    p.add_argument("--out-csv", required=True, help="the ablation table (CSV; its figure and caption go beside it)")
+    p.add_argument("--out-md", required=True, help="the ablation table (Markdown)")
     return parser
 
 

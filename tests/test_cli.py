@@ -38,3 +38,22 @@ def test_the_command_line_reports_its_version_and_describes_each_step(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["validate", "--help"])
     assert "Validate a preset file" in capsys.readouterr().out
+
+
+def test_ame_help_lists_every_subcommand_with_a_description_and_every_argument_has_help(capsys):
+    import argparse
+
+    from ame.cli import build_parser
+
+    parser = build_parser()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--help"])
+    listing = capsys.readouterr().out
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    described = {choice.dest: choice.help for choice in sub._choices_actions}
+    assert set(described) == set(sub.choices) and {"evaluate", "predict", "report"} <= set(described)
+    for name, text in described.items():
+        assert text and text.split()[0] in listing, name
+    undocumented = [(name, a.dest) for name, p in sub.choices.items() for a in p._actions
+                    if not isinstance(a, argparse._HelpAction) and not a.help]
+    assert undocumented == []

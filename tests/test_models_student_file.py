@@ -85,3 +85,17 @@ def test_a_changed_weights_file_or_an_old_student_pt_is_refused_with_the_reason(
     (old / "student.pt").write_bytes(b"")
     with pytest.raises(ValueError, match="older ame"):
         load_student(old)
+
+
+def test_training_curves_are_logged_live_through_dvclive_beside_the_resume_state(run):
+    out, _, _ = run
+    live = out.parent / "scratch" / "dvclive"
+    history = (out / "history.csv").read_text().splitlines()
+    header, rows = history[0].split(","), [dict(zip(history[0].split(","), r.split(","))) for r in history[1:]]
+    assert header == ["epoch", "lr", "kd_loss", "rsm_entropy", "total_loss", "base_acc"]
+    for name in ("kd_loss", "rsm_entropy", "total_loss", "lr", "base_acc"):
+        logged = (live / "plots" / "metrics" / f"{name}.tsv").read_text().splitlines()
+        assert logged[0] == f"step\t{name}"
+        assert [(int(step), float(v)) for step, v in (line.split("\t") for line in logged[1:])] == \
+            [(int(r["epoch"]), float(r[name])) for r in rows], name
+    assert json.loads((live / "metrics.json").read_text())["step"] == len(rows)

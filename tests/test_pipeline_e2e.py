@@ -158,6 +158,19 @@ def test_use_a_trained_student_as_the_readme_says(project, tmp_path):
     (project / "digits_eval.json").unlink()
 
 
+def test_watch_training_as_the_readme_says(project):
+    """README "Watch training", on this preset's runs: the job log's epoch lines, and DVCLive's
+    curves drawn by `dvc plots show`."""
+    log = (_preset_dir(project) / "logs/distill/runs/base2new/Digits/4shot/pkd_rsm.log").read_text()
+    assert "[base2new/Digits/4shot/pkd_rsm/seed1] epoch 2/2 lr" in log and "H(M)" in log
+    live = _preset_dir(project) / "scratch/runs/base2new/Digits/4shot/pkd_rsm/seed1/dvclive"
+    assert json.loads((live / "metrics.json").read_text())["step"] == 2
+    run(["dvc", "plots", "show", str(live.relative_to(project) / "plots" / "metrics"), "-o", "live_plots"], project)
+    page = (project / "live_plots" / "index.html").read_text()
+    assert all(name in page for name in ("kd_loss", "rsm_entropy", "total_loss", "lr", "base_acc"))
+    shutil.rmtree(project / "live_plots")
+
+
 def test_second_run_does_no_work_and_uses_the_local_profile(project):
     out = run(["snakemake", "--cores", "2", "-n", "all"], project)
     assert "Nothing to be done" in out

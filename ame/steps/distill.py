@@ -34,6 +34,7 @@ from ame.steps.run_folder import (drop_finished, keep_finished, restore_finished
                                   write_history, write_params)
 from ame.training.distillation import Distillation, history_row
 from ame.training.engine import Checkpointing, fit
+from ame.training.live import LIVE_FOLDER
 from ame.training.optim import build_optimizer
 from ame.training.teacher_cache import TeacherCache
 
@@ -71,6 +72,7 @@ def distill(spec: RunSpec, inputs: RunInputs, out_dir: Path, scratch_dir: Path, 
     history.csv, embeddings.npz and the selected student (student.safetensors + student.json,
     `ame.models.student_file`) to out_dir.
 
+    Live training curves (DVCLive, `ame.training.live`) go to scratch_dir/dvclive/ after every epoch.
     Resume state goes to scratch_dir/state.pt at each epoch's end, every `save_minutes` of training
     and (if given) every `save_steps` steps, keyed by the run's specification, code and inputs
     (`key`: `run_key(spec, inputs)`, computed when the caller has not); a rerun after a kill at any moment resumes from the last save, mid-epoch included,
@@ -109,13 +111,14 @@ def distill(spec: RunSpec, inputs: RunInputs, out_dir: Path, scratch_dir: Path, 
     test_set = ImageSet(split.items("test"), build_transform(False, aug["image_size"]))
     select_set = ImageSet(split.items("test", labels=base), build_transform(False, aug["image_size"]))
     task = Distillation(spec, student, rsm, text, teacher, cache, plan, train_set, select_set, base, device,
-                         collapse_percent, split.num_classes + batch)
+                         collapse_percent, split.num_classes + batch, live_folder=scratch_dir / LIVE_FOLDER)
     # AMP's float16 gradients underflow without loss scaling; for fp32 and bf16 this is a no-op.
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "amp")
     # Resume state lives outside the declared outputs (engines delete those before a rerun).
     checkpoint = Checkpointing(scratch_dir / "state.pt", key or run_key(spec, inputs), save_minutes, save_steps)
     result = fit(task, optimizer, epochs=optim["epochs"], steps_per_epoch=plan.steps_per_epoch(batch),
                  scaler=scaler, checkpoint=checkpoint)
+    task.close()
 
     features, labels = features_and_labels(task.encode, test_set, spec.eval_batch_size, device)
     last_scores = {**scores(features, labels, text.cpu(), spec.task, base, new), "epoch": optim["epochs"]}

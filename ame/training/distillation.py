@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import os
 from dataclasses import asdict
 
 import torch
@@ -26,6 +27,7 @@ from ame.rsm import RSM
 from ame.runtime import autocast
 from ame.spec.run import RunSpec
 from ame.training.engine import EpochRecord, Trainable
+from ame.training.live import LiveCurves
 from ame.training.optim import epoch_lr
 from ame.training.teacher_cache import teacher_logits
 
@@ -39,12 +41,15 @@ class Distillation(Trainable):
 
     def __init__(self, spec: RunSpec, student: Student, rsm: RSM | None, text: torch.Tensor, teacher, cache,
                  plan: AugmentationPlan, train_set, select_set, select_classes, device, collapse_percent: float,
-                 rows: int) -> None:
+                 rows: int, live_folder: str | os.PathLike | None = None) -> None:
         self.spec, self.student, self.rsm, self.text, self.teacher, self.cache = spec, student, rsm, text, teacher, cache
         self.plan, self.train_set, self.select_set, self.select_classes = plan, train_set, select_set, select_classes
         self.device, self.collapse_percent, self.rows = device, collapse_percent, rows
         self.name = f"{spec.task}/{spec.dataset}/{spec.setting}/{spec.method}/seed{spec.seed}"
         self.optim = asdict(spec.optim)
+        # DVCLive curves (`ame.training.live`), opened at the first epoch's end: a run resumed
+        # after epoch 1 appends to them, one that starts afresh starts them afresh.
+        self.live_folder, self._live = live_folder, None
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         with autocast(self.device, self.spec.precision):
@@ -93,11 +98,21 @@ class Distillation(Trainable):
             self.rsm.load_state_dict(state["rsm"])
 
     def epoch_end(self, record: EpochRecord) -> None:
+        if self.live_folder is not None:
+            if self._live is None:
+                self._live = LiveCurves(self.live_folder, resume=record.epoch > 1)
+            self._live.log(history_row(record, self.rsm is not None))
         if self.rsm is None:
             return
         collapse = entropy_collapse(record.means["H(M)"], self.rows, self.collapse_percent)
         if collapse:
             log.warning(f"[{self.name}] epoch {record.epoch}: {collapse}")
+
+
+    def close(self) -> None:
+        """End the live curves (after the last epoch)."""
+        if self._live is not None:
+            self._live.close()
 
 
 def history_row(record: EpochRecord, rsm: bool) -> dict:
