@@ -161,10 +161,23 @@ def cmd_teacher_cache(args) -> None:
 
 
 def cmd_evaluate(args) -> None:
-    from ame.steps.evaluation import evaluate_student
+    from ame.steps import evaluation
 
-    result = evaluate_student(args.student, args.split, args.classes, args.text_features, args.batch_size,
-                              args.device, args.out)
+    if args.student:
+        result = evaluation.evaluate_student(args.student, args.split, args.classes, args.text_features,
+                                             args.batch_size, args.device, args.out)
+    elif args.backbone:
+        if args.text_features:
+            raise SystemExit("ame evaluate: --text-features is for --student and --teacher; a backbone is "
+                             "scored zero-shot with its own text tower")
+        result = evaluation.evaluate_backbone(args.backbone, args.split, args.classes, args.batch_size,
+                                              args.device, args.out)
+    else:
+        if not args.text_features:
+            raise SystemExit("ame evaluate: --teacher needs --text-features (its features of the split's "
+                             "classes, results/<preset>/models/features/<task>/<dataset>.pt)")
+        result = evaluation.evaluate_teacher(args.teacher, args.text_features, args.split, args.classes,
+                                             args.batch_size, args.device, args.out)
     print(json.dumps(result, indent=1))
 
 
@@ -303,15 +316,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--student-backbone", required=True, help="the student backbone's card")
     p.add_argument("--split", required=True, help="the dataset's split.json")
     p.add_argument("--out-dir", required=True, help="the run folder to write")
-    p = add("evaluate", cmd_evaluate, "score a trained student on a prepared dataset's test split: top-1, top-5, "
-            "mean per-class recall")
-    p.add_argument("--student", required=True, help="the run folder (or its student.json)")
+    p = add("evaluate", cmd_evaluate, "score a trained student, a backbone zero-shot or a loaded teacher on a "
+            "prepared dataset's test split: top-1, top-5, mean per-class recall")
+    model = p.add_mutually_exclusive_group(required=True)
+    model.add_argument("--student", help="a run folder (or its student.json)")
+    model.add_argument("--backbone", help="a backbone card (results/<preset>/models/backbone/<role>.json), zero-shot")
+    model.add_argument("--teacher", help="a teacher card (results/<preset>/models/teacher/<task>/<dataset>.json)")
     p.add_argument("--split", required=True, help="the dataset's split.json (data/<dataset>/split.json)")
     p.add_argument("--classes", default="all", choices=["base", "new", "all"],
                    help="which classes' test images, classified among those classes only (default: all)")
     p.add_argument("--text-features", default=None,
-                   help="the classifier for another dataset: its teacher text features "
-                        "(results/<preset>/models/features/<task>/<dataset>.pt); default: the student's own")
+                   help="teacher text features of the split's classes (results/<preset>/models/features/"
+                        "<task>/<dataset>.pt): a teacher's classifier, or a student's for another dataset "
+                        "(default for a student: its own)")
     p.add_argument("--batch-size", type=int, default=100, help="images per forward pass")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.add_argument("--out", default=None, help="also write the scores to this JSON file")

@@ -94,3 +94,15 @@ def teacher_clip():
 
     torch.manual_seed(0)
     return create_clip("ame-tiny-teacher")
+
+
+@pytest.fixture(scope="module")
+def distilled_run(world, tmp_path_factory):
+    """(run folder, metrics, RunInputs) of one finished pkd_rsm run of `world` (its scratch folder
+    beside it, named scratch)."""
+    from ame.steps.distill import distill
+
+    spec, inputs = world
+    out = tmp_path_factory.mktemp("run") / "run"
+    metrics = distill(spec, inputs, out, out.parent / "scratch")
+    return out, metrics, inputs
