@@ -1,4 +1,5 @@
-"""The Google-Drive client (standard library, confirm-token dance) and the registry's remote entries."""
+"""The Google-Drive client (our transport with resume and checksums; gdown's parser reads Drive's
+confirmation pages) and the registry's remote entries."""
 
 from __future__ import annotations
 
@@ -45,6 +46,30 @@ def test_older_drive_confirm_token_in_a_cookie_is_followed(tmp_path):
         handler.files[entry + "&confirm=tok9"] = PAYLOAD
         path = sources.drive_download("OLD", tmp_path / "o.bin", name="o", base=_base(url))
     assert path.read_bytes() == PAYLOAD
+
+
+def test_an_older_relative_confirm_link_is_followed_on_the_pages_own_host(tmp_path):
+    with serve({}) as (url, handler):
+        entry = "/uc?export=download&id=LINK"
+        handler.files[entry] = (b'<html><body><a id="uc-download-link" '
+                                b'href="/uc?export=download&amp;confirm=abc&amp;id=LINK">Download anyway</a>'
+                                b'</body></html>')
+        handler.headers_for[entry] = {"Content-Type": "text/html"}
+        handler.files["/uc?export=download&confirm=abc&id=LINK"] = PAYLOAD
+        path = sources.drive_download("LINK", tmp_path / "l.bin", name="l", base=_base(url))
+    assert path.read_bytes() == PAYLOAD
+
+
+def test_drives_own_error_caption_is_reported_and_nothing_is_written(tmp_path):
+    with serve({}) as (url, handler):
+        entry = "/uc?export=download&id=GONE"
+        handler.files[entry] = (b'<html><head><title>Google Drive - Error</title></head><body>\n'
+                                b'<p class="uc-error-subcaption">Too many users have viewed or downloaded this '
+                                b'file recently.</p>\n</body></html>')
+        handler.headers_for[entry] = {"Content-Type": "text/html"}
+        with pytest.raises(FetchError, match="Google Drive answered: Too many users have viewed or downloaded"):
+            sources.drive_download("GONE", tmp_path / "g.bin", name="g", base=_base(url))
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_drive_quota_page_is_reported_with_its_title_and_nothing_is_written(tmp_path):

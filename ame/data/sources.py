@@ -126,32 +126,18 @@ def url_download(url: str, dest: str | os.PathLike, *, name: str, store: Checksu
 # ------------------------------------------------------------------------------------------------
 # Google Drive
 
-class _FormFinder(HTMLParser):
-    """Collects the download form (action + hidden inputs), confirm links and the page title."""
+class _TitleFinder(HTMLParser):
+    """The <title> of a page Drive answered with (named in errors)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.action: str | None = None
-        self.inputs: list[tuple[str, str]] = []
-        self.links: list[str] = []
-        self.title = ""
-        self._in_form = self._in_title = False
+        self.title, self._in_title = "", False
 
     def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "form" and self.action is None and "download" in (a.get("action") or "") + (a.get("id") or ""):
-            self.action, self._in_form = a.get("action") or "", True
-        elif tag == "input" and self._in_form and a.get("name") and a.get("type", "hidden") == "hidden":
-            self.inputs.append((a["name"], a.get("value") or ""))
-        elif tag == "a" and "confirm=" in (a.get("href") or ""):
-            self.links.append(a["href"])
-        elif tag == "title":
-            self._in_title = True
+        self._in_title = self._in_title or tag == "title"
 
     def handle_endtag(self, tag):
-        if tag == "form":
-            self._in_form = False
-        elif tag == "title":
+        if tag == "title":
             self._in_title = False
 
     def handle_data(self, data):
@@ -160,14 +146,27 @@ class _FormFinder(HTMLParser):
 
 
 def _confirm_url(page: str, page_url: str, jar: http.cookiejar.CookieJar) -> str | None:
-    """The URL behind Drive's "can't scan this file for viruses" page, or None if there is none."""
-    finder = _FormFinder()
-    finder.feed(page)
-    if finder.action is not None:  # current Drive: a GET form to drive.usercontent.google.com
-        action = urllib.parse.urljoin(page_url, finder.action)
-        return f"{action}?{urllib.parse.urlencode(finder.inputs)}"
-    if finder.links:  # older Drive: a link carrying the confirm token
-        return urllib.parse.urljoin(page_url, finder.links[0])
+    """The URL behind Drive's "can't scan this file for viruses" page, or None if there is none.
+
+    The page is read by gdown's parser (`get_url_from_gdrive_confirmation`), which its maintainers
+    follow Drive's changes in: the current GET form to drive.usercontent.google.com, older confirm
+    links, embedded download URLs. Drive's own error caption (quota exceeded, no access) becomes a
+    FetchError. The oldest form, a token only in a download_warning cookie, is handled here."""
+    from gdown.download import get_url_from_gdrive_confirmation
+    from gdown.exceptions import FileURLRetrievalError
+
+    try:
+        url = get_url_from_gdrive_confirmation(page)
+    except FileURLRetrievalError as err:
+        if "uc-error-subcaption" in page:
+            raise FetchError(f"Google Drive answered: {err}") from None
+        url = ""
+    if url:
+        if url.startswith(_GDOWN_LINK_ORIGIN):
+            # gdown makes a relative confirm link absolute on docs.google.com; resolve it against the
+            # page's own URL, as a browser does (the same host on Drive itself).
+            url = urllib.parse.urljoin(page_url, url[len(_GDOWN_LINK_ORIGIN):])
+        return urllib.parse.urljoin(page_url, url)
     for cookie in jar:  # oldest Drive: the token only in a download_warning cookie
         if cookie.name.startswith("download_warning"):
             sep = "&" if "?" in page_url else "?"
@@ -175,8 +174,11 @@ def _confirm_url(page: str, page_url: str, jar: http.cookiejar.CookieJar) -> str
     return None
 
 
+_GDOWN_LINK_ORIGIN = "https://docs.google.com"
+
+
 def _page_title(page: str) -> str:
-    finder = _FormFinder()
+    finder = _TitleFinder()
     finder.feed(page)
     return " ".join(finder.title.split())
 
@@ -225,7 +227,8 @@ def _looks_like_html(path: Path) -> bool:
 
 def drive_download(file_id: str, dest: str | os.PathLike, *, name: str, store: ChecksumStore | None = None,
                    sha256: str | None = None, base: str | None = None, timeout: float = 30.0) -> Path:
-    """The Google-Drive file `file_id` at `dest`, verified (standard library only, no gdown)."""
+    """The Google-Drive file `file_id` at `dest`: resumable, checksummed and atomic like every
+    download (`ame.fetch.download`); Drive's confirmation pages are read by gdown's parser."""
     dest = Path(dest)
     if (found := _use_existing(dest, sha256, name, store)) is not None:
         return found
