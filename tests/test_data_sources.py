@@ -21,6 +21,14 @@ def _base(url):
     return url + "/uc?export=download&id={id}"
 
 
+def _drive_answers_with_a_page(handler, file_id: str, page: bytes, **headers) -> str:
+    """Drive's entry URL for `file_id` serves the HTML `page`; returns that entry."""
+    entry = f"/uc?export=download&id={file_id}"
+    handler.files[entry] = page
+    handler.headers_for[entry] = {"Content-Type": "text/html", **headers}
+    return entry
+
+
 def test_small_drive_file_comes_straight_back_and_its_hash_is_recorded(tmp_path):
     store = ChecksumStore(tmp_path / "checksums.json")
     with serve({}) as (url, handler):
@@ -40,9 +48,9 @@ def test_large_drive_file_is_fetched_through_the_virus_scan_form(tmp_path):
 
 def test_older_drive_confirm_token_in_a_cookie_is_followed(tmp_path):
     with serve({}) as (url, handler):
-        entry = "/uc?export=download&id=OLD"
-        handler.files[entry] = b"<html><head><title>Google Drive</title></head><body>large file</body></html>"
-        handler.headers_for[entry] = {"Content-Type": "text/html", "Set-Cookie": "download_warning_13058=tok9; Path=/"}
+        entry = _drive_answers_with_a_page(
+            handler, "OLD", b"<html><head><title>Google Drive</title></head><body>large file</body></html>",
+            **{"Set-Cookie": "download_warning_13058=tok9; Path=/"})
         handler.files[entry + "&confirm=tok9"] = PAYLOAD
         path = sources.drive_download("OLD", tmp_path / "o.bin", name="o", base=_base(url))
     assert path.read_bytes() == PAYLOAD
@@ -50,11 +58,9 @@ def test_older_drive_confirm_token_in_a_cookie_is_followed(tmp_path):
 
 def test_an_older_relative_confirm_link_is_followed_on_the_pages_own_host(tmp_path):
     with serve({}) as (url, handler):
-        entry = "/uc?export=download&id=LINK"
-        handler.files[entry] = (b'<html><body><a id="uc-download-link" '
-                                b'href="/uc?export=download&amp;confirm=abc&amp;id=LINK">Download anyway</a>'
-                                b'</body></html>')
-        handler.headers_for[entry] = {"Content-Type": "text/html"}
+        _drive_answers_with_a_page(handler, "LINK", b'<html><body><a id="uc-download-link" '
+                                   b'href="/uc?export=download&amp;confirm=abc&amp;id=LINK">Download anyway</a>'
+                                   b'</body></html>')
         handler.files["/uc?export=download&confirm=abc&id=LINK"] = PAYLOAD
         path = sources.drive_download("LINK", tmp_path / "l.bin", name="l", base=_base(url))
     assert path.read_bytes() == PAYLOAD
@@ -62,11 +68,9 @@ def test_an_older_relative_confirm_link_is_followed_on_the_pages_own_host(tmp_pa
 
 def test_drives_own_error_caption_is_reported_and_nothing_is_written(tmp_path):
     with serve({}) as (url, handler):
-        entry = "/uc?export=download&id=GONE"
-        handler.files[entry] = (b'<html><head><title>Google Drive - Error</title></head><body>\n'
-                                b'<p class="uc-error-subcaption">Too many users have viewed or downloaded this '
-                                b'file recently.</p>\n</body></html>')
-        handler.headers_for[entry] = {"Content-Type": "text/html"}
+        _drive_answers_with_a_page(handler, "GONE", b'<html><head><title>Google Drive - Error</title></head><body>\n'
+                                   b'<p class="uc-error-subcaption">Too many users have viewed or downloaded this '
+                                   b'file recently.</p>\n</body></html>')
         with pytest.raises(FetchError, match="Google Drive answered: Too many users have viewed or downloaded"):
             sources.drive_download("GONE", tmp_path / "g.bin", name="g", base=_base(url))
     assert list(tmp_path.iterdir()) == []
@@ -74,9 +78,8 @@ def test_drives_own_error_caption_is_reported_and_nothing_is_written(tmp_path):
 
 def test_drive_quota_page_is_reported_with_its_title_and_nothing_is_written(tmp_path):
     with serve({}) as (url, handler):
-        entry = "/uc?export=download&id=HOT"
-        handler.files[entry] = b"<html><head><title>Google Drive - Quota exceeded</title></head><body></body></html>"
-        handler.headers_for[entry] = {"Content-Type": "text/html"}
+        _drive_answers_with_a_page(
+            handler, "HOT", b"<html><head><title>Google Drive - Quota exceeded</title></head><body></body></html>")
         with pytest.raises(FetchError, match=r"^Google Drive file HOT: Drive answered with a web page "
                                              r"\('Google Drive - Quota exceeded'\) instead of the file"):
             sources.drive_download("HOT", tmp_path / "h.bin", name="h", base=_base(url))
