@@ -39,3 +39,4 @@ rule models:
 rule runs:
     input:
         all_run_outputs(),
+        evaluation_outputs(),

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 STAGE_STEPS = {
     "data": ["prepare", "shots"],
     "models": ["backbone", "teacher", "teacher-features", "teacher-check"],
-    "runs": ["distill", "zeroshot", "teacher-cache"],
+    "runs": ["distill", "zeroshot", "teacher-cache", "evaluate"],
     "report": ["report"],
     "ablation": ["distill", "ablation-report"],
     "provenance": [],  # shares .snakemake/metadata: runs no ame code

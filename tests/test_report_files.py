@@ -185,6 +185,21 @@ def test_two_runs_claiming_the_same_cell_and_seed_are_an_error(tmp_path):
 
 # ---------------------------------------------------------------------------------- build_report
 
+def _evaluation(top1, classes="all"):
+    return {"model": "run", "dataset": "Digits", "classes": classes, "n_classes": 10, "n_images": 300,
+            "top1": top1, "top5": 99.0, "mean_per_class_recall": top1 - 1}
+
+
+def test_a_cross_dataset_runs_accuracy_is_read_from_its_evaluation_and_a_stale_one_is_refused(tmp_path):
+    d = write_run(tmp_path, "Digits", "pkd", "16shot", 1, base=60, accuracy=61.2345, task="xd")
+    write_json(d / "evaluation.json", _evaluation(61.23449))
+    assert collect_runs([d])["accuracy"].item() == 61.23449  # `ame evaluate`'s number, the rule's file
+    write_json(d / "evaluation.json", _evaluation(70.0))
+    with pytest.raises(ValueError, match=r"evaluation.json: top-1 70.0000 on all classes, but the run scored "
+                                         r"61.2345 on all: a stale evaluation"):
+        collect_runs([d])
+
+
 @pytest.fixture(scope="module")
 def report(runs_root, run_dirs):
     out = runs_root.parent

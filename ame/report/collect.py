@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ame.contracts import METRICS, validate
+from ame.contracts import EVALUATION, METRICS, validate
 from ame.io import read_json
 from ame.spec.run import RunSpec
 
@@ -54,6 +54,20 @@ def read_run(run_dir: str | os.PathLike) -> tuple[RunSpec, dict]:
     return spec, m
 
 
+def _evaluated_accuracy(run_dir: Path, m: dict) -> float:
+    """A trained cross-dataset run's accuracy as `ame evaluate` measured it from the saved student
+    (evaluation.json, the pipeline's evaluate rule), checked against the run's own score; the run's
+    own score where no evaluation exists (runs outside the pipeline)."""
+    path = run_dir / "evaluation.json"
+    if m["task"] != "xd" or m["best_epoch"] is None or not path.is_file():
+        return _float(m["accuracy"])
+    evaluation = validate(read_json(path), EVALUATION, where=str(path))
+    if evaluation["classes"] != "all" or abs(evaluation["top1"] - m["accuracy"]) > 1e-3:
+        raise ValueError(f"{path}: top-1 {evaluation['top1']:.4f} on {evaluation['classes']} classes, but the run "
+                         f"scored {m['accuracy']:.4f} on all: a stale evaluation; delete it and rerun")
+    return float(evaluation["top1"])
+
+
 def _row(run_dir: Path) -> dict:
     spec, m = read_run(run_dir)
     last = m["last"]
@@ -61,7 +75,7 @@ def _row(run_dir: Path) -> dict:
         "dataset": m["dataset"], "task": m["task"], "setting": m["setting"], "method": m["method"],
         "seed": int(m["seed"]),
         "base": _float(m["base"]), "new": _float(m["new"]), "hm": _float(m["hm"]),
-        "accuracy": _float(m["accuracy"]), "best_epoch": m["best_epoch"],
+        "accuracy": _evaluated_accuracy(run_dir, m), "best_epoch": m["best_epoch"],
         "last_base": _float(last["base"]), "last_new": _float(last["new"]),
         "last_hm": _float(last["hm"]), "last_accuracy": _float(last["accuracy"]),
         "last_epoch": last["epoch"], "selection": m["selection"], "run_dir": str(run_dir),

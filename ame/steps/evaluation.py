@@ -19,6 +19,7 @@ from ame.data import ImageSet, build_transform, load_split
 from ame.evaluate import classification_scores, features_and_labels
 from ame.io import write_json
 from ame.models.student_file import load_student
+from ame.runtime import resolve_device
 
 CLASS_SETS = ("base", "new", "all")
 
@@ -59,6 +60,7 @@ def evaluate_student(student: str | os.PathLike, split_path: str | os.PathLike, 
     """Top-1, top-5 and mean per-class recall (%) of the student in `student` (a run folder or its
     student.json) on the test images of `split_path`'s `classes` ("base", "new" or "all"),
     classified among those classes. Written to `out` (contracts.EVALUATION) when given."""
+    device = str(resolve_device(device))
     model = load_student(student, device)
     split = load_split(split_path)
     return _score(str(student), model.encode, model.image_size, split, classes,
@@ -76,6 +78,7 @@ def evaluate_backbone(card: str | os.PathLike, split_path: str | os.PathLike, cl
     from ame.models.clip import get_tokenizer
     from ame.models.load import load_backbone
 
+    device = str(resolve_device(device))
     clip, meta = load_backbone(card)
     clip = clip.to(device)
     split = load_split(split_path)
@@ -93,6 +96,7 @@ def evaluate_teacher(card: str | os.PathLike, text_features: str | os.PathLike, 
     <dataset>.json`) with its stored text features of the split's classes (`ame teacher-features`)."""
     from ame.models.load import load_teacher, read_text_features
 
+    device = str(resolve_device(device))
     teacher, meta = load_teacher(card, torch.device(device))
     split = load_split(split_path)
     text = read_text_features(text_features, meta, split.classnames)
@@ -118,6 +122,7 @@ def predict_folder(student: str | os.PathLike, images: str | os.PathLike, top_k:
                    and not p.name.startswith("."))
     if not files:
         raise FileNotFoundError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)}) found")
+    device = str(resolve_device(device))
     model = load_student(student, device)
     k = min(top_k, len(model.classnames))
     rows = []

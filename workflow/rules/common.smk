@@ -70,6 +70,15 @@ def all_run_outputs():
     ]
 
 
+# Trained cross-dataset runs: each is scored again by `ame evaluate` from its saved student alone
+# (rule evaluate), and Table 2 reads that evaluation.
+XD_TRAINED = {cell: specs for cell, specs in GRID.items() if specs[0].task == "xd"}
+
+
+def evaluation_outputs():
+    return [L.run_file(s, "evaluation.json") for ss in XD_TRAINED.values() for s in ss]
+
+
 def report_run_dirs():
     """The runs the report reads: exactly those the current preset plans."""
     return [L.run_dir(s) for c in (GRID, ZEROSHOT) for ss in c.values() for s in ss]

@@ -68,6 +68,32 @@ rule distill:
         " --warn-collapse-percent {resources.collapse_warning_percent} > {log:q} 2>&1"
 
 
+# A cross-dataset student scored by `ame evaluate` from its run folder alone (student.json), as a
+# user would score it on any dataset; Table 2 reads this evaluation.
+rule evaluate:
+    input:
+        student=f"{L.run}/student.json",
+        weights=f"{L.run}/student.safetensors",
+        split=lambda wc: L.split.format(dataset=XD_TRAINED[wc.cell][0].dataset),
+    output:
+        f"{L.run}/evaluation.json",
+    log:
+        L.log("evaluate", "{cell}_seed{seed}"),
+    wildcard_constraints:
+        cell=one_of(XD_TRAINED),
+    threads: job_threads(cfg, "evaluate")
+    resources:
+        **job_resources(cfg, "evaluate"),
+    params:
+        run=lambda wc, input: str(Path(input.student).parent),
+        device=cfg["runtime"]["device"],
+        batch_size=cfg["eval"]["batch_size"],
+        code=code("evaluate"),
+    shell:
+        "ame evaluate --threads {threads} --student {params.run:q} --split {input.split:q} --classes all"
+        " --batch-size {params.batch_size} --device {params.device} --out {output:q} > {log:q} 2>&1"
+
+
 rule zeroshot:
     input:
         split=lambda wc: L.split.format(dataset=ZEROSHOT[wc.cell][0].dataset),

@@ -1,6 +1,7 @@
 rule report:
     input:
         runs=all_run_outputs(),
+        evaluations=evaluation_outputs(),
         checks=teacher_check_outputs(),
     output:
         tables=report_tables(),
