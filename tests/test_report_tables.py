@@ -483,7 +483,9 @@ def test_the_headline_states_each_paper_claim_beside_the_measured_effect_with_se
     avg16 = effect[(effect["dataset"] == "Average") & (effect["setting"] == "16shot") & (effect["task"] == "base2new")].iloc[0]
     assert f"{avg16['mean_delta']:+.2f} (95 % bootstrap CI [{avg16['ci_low']:+.2f}, {avg16['ci_high']:+.2f}]; " \
            "9 run pairs: 3 seeds (1, 2, 3) × 3 datasets" in rows[0]
-    assert "(over this preset's datasets, not the paper's)" in text
+    assert "- Base-to-new HM, 16 shots: " in text and "(the paper's 11 datasets; here 3)" in text
+    verdicts = [line.rsplit(": ", 1)[1] for line in text.splitlines() if line.startswith("- Base-to-new HM")]
+    assert all(v.startswith(("no clear effect", "a gain whose", "a loss whose")) for v in verdicts), verdicts
     assert "PKD + RSM − PromptKD, base-to-new HM, 4-shot:" in text  # a setting the claims do not cover
 
 
@@ -493,3 +495,13 @@ def test_the_headline_says_when_the_preset_did_not_run_a_claimed_comparison():
     text = headline_markdown(effect, runs, "mini", "best")
     assert "This preset did not run that comparison (its base-to-new settings: 4-shot)." in text
     assert "no paired runs of this task" in text
+
+
+def test_the_headline_verdict_settles_a_sign_only_when_the_interval_excludes_zero():
+    from ame.report.headline import verdict
+
+    assert verdict({"mean_delta": 1.0, "ci_low": 0.2, "ci_high": 1.8}, 2.79) == \
+        "a gain whose interval excludes zero, the paper's direction"
+    assert verdict({"mean_delta": -1.0, "ci_low": -1.8, "ci_high": -0.2}, 2.79) == \
+        "a loss whose interval excludes zero, against the paper's direction"
+    assert verdict({"mean_delta": 0.1, "ci_low": -0.1, "ci_high": 0.3}, 2.79).startswith("no clear effect")

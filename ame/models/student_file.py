@@ -66,6 +66,14 @@ class StudentClassifier(nn.Module):
     def image_size(self) -> int:
         return int(self.config["params"]["augment"]["image_size"])
 
+    @property
+    def preprocess(self):
+        """PIL image -> 3×H×W tensor, as the run's test images were prepared (resize, centre crop,
+        CLIP's normalisation: `ame.data.build_transform(False, image_size)`)."""
+        from ame.data import build_transform
+
+        return build_transform(False, self.image_size)
+
 
 def save_student(out_dir: str | os.PathLike, student: Student, text_features: torch.Tensor,
                  classnames: list[str], backbone_card: str | os.PathLike,

@@ -115,7 +115,7 @@ def write_ablation(run_dirs, out_csv: str | Path, out_md: str | Path, out_figure
     for r in table.itertuples():
         lines.append(f"| {r.dataset} | {r.setting} | {r.omega:g} | {r.phi} | {r.base:.2f} ± {r.base_std:.2f} | "
                      f"{r.new:.2f} ± {r.new_std:.2f} | {r.hm:.2f} ± {r.hm_std:.2f} | "
-                     f"{r.h_first:.3f} → {r.h_last:.3g} | {r.collapsed_seeds or '—'} |")
+                     f"{r.h_first:.3f} → {r.h_last:.3f} | {r.collapsed_seeds or '—'} |")
     lines += ["", f"![HM and final-epoch H(M) against ω, one line per φ (mean ± std over seeds)]({os.path.relpath(figures[0], Path(out_md).parent)})"]
     write_text(out_md, "\n".join(lines) + "\n")
     labels = {METHODS[m].label if m in METHODS else m for m in runs["method"]}

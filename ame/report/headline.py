@@ -17,6 +17,8 @@ CLAIMS = (
     ("xd", "16shot", "cross-dataset accuracy (ImageNet → 10 targets) with 16 shots, averaged over the targets"),
 )
 PAIR = ("pkd", "pkd_rsm")
+SHORT = {("base2new", "16shot"): "Base-to-new HM, 16 shots", ("base2new", "full"): "Base-to-new HM, full set",
+         ("xd", "16shot"): "Cross-dataset accuracy, 16 shots"}
 
 
 def _average_row(effect: pd.DataFrame, task: str, setting: str, pair=PAIR):
@@ -35,12 +37,23 @@ def _measured(r, runs: pd.DataFrame, task: str) -> str:
     seeds = _seeds(runs, task)
     n_ds = int(r["n_datasets"])
     what = "target" if task == "xd" else "dataset"
-    verdict = ("the interval includes zero" if r["ci_low"] <= 0 <= r["ci_high"] else
-               "the interval excludes zero")
     return (f"{fmt(r['mean_delta'], signed=True)} (95 % bootstrap CI [{fmt(r['ci_low'], True)}, "
             f"{fmt(r['ci_high'], True)}]; {int(r['n'])} run pairs: {len(seeds)} seed"
             f"{'s' if len(seeds) != 1 else ''} ({', '.join(map(str, seeds))}) × {n_ds} {what}"
-            f"{'s' if n_ds != 1 else ''}; {verdict})")
+            f"{'s' if n_ds != 1 else ''})")
+
+
+def verdict(r, paper: float) -> str:
+    """Plain words for a measured effect next to the paper's: its sign is settled only when the
+    bootstrap interval excludes zero."""
+    if r["ci_low"] > 0:
+        found = "a gain whose interval excludes zero"
+    elif r["ci_high"] < 0:
+        found = "a loss whose interval excludes zero"
+    else:
+        return "no clear effect (the interval includes zero), so the paper's gain is not reproduced here"
+    agrees = (r["mean_delta"] > 0) == (paper > 0)
+    return found + (", the paper's direction" if agrees else ", against the paper's direction")
 
 
 def headline_markdown(effect: pd.DataFrame, runs: pd.DataFrame, preset: str, selection: str) -> str:
@@ -56,27 +69,33 @@ def headline_markdown(effect: pd.DataFrame, runs: pd.DataFrame, preset: str, sel
              "| Claim (AME paper) | Paper | This preset |", "|---|---|---|"]
     words = []
     for task, setting, what in CLAIMS:
+        short = SHORT[(task, setting)]
         paper = reference.paper_rsm_delta(task, reference.AVERAGE, setting)
         r = _average_row(effect, task, setting)
         ran = sorted({s for t, s in zip(effect["task"], effect["setting"]) if t == task})
         if r is None:
             ours = "not run by this preset"
-            words.append(f"- The paper reports {fmt(paper, signed=True)} for {what}. This preset did not "
-                         f"run that comparison ({'its ' + ('cross-dataset' if task == 'xd' else 'base-to-new') + ' settings: ' + ', '.join(setting_label(s) for s in ran) if ran else 'no paired runs of this task'}).")
+            done = (f"its {'cross-dataset' if task == 'xd' else 'base-to-new'} settings: "
+                    + ", ".join(setting_label(s) for s in ran)) if ran else "no paired runs of this task"
+            words.append(f"- {short}: the paper reports {fmt(paper, signed=True)}. This preset did not run "
+                         f"that comparison ({done}).")
         else:
             ours = _measured(r, runs, task)
-            scope = "" if int(r["n_datasets"]) == (10 if task == "xd" else 11) else \
-                " (over this preset's datasets, not the paper's)"
-            words.append(f"- For {what}, the paper reports {fmt(paper, signed=True)}; this preset measured "
-                         f"{ours}{scope}.")
+            n_ds, n_paper = int(r["n_datasets"]), (10 if task == "xd" else 11)
+            unit = "targets" if task == "xd" else "datasets"
+            scope = f"its {n_paper} {unit}" if n_ds == n_paper else f"the paper's {n_paper} {unit}; here {n_ds}"
+            words.append(f"- {short}: {fmt(r['mean_delta'], signed=True)} points here "
+                         f"(95 % CI {fmt(r['ci_low'], True)} to {fmt(r['ci_high'], True)}), against the "
+                         f"paper's {fmt(paper, signed=True)} ({scope}): {verdict(r, paper)}.")
         lines.append(f"| {what} | {fmt(paper, signed=True)} | {ours} |")
     others = []
     for _, r in effect[effect["dataset"] == reference.AVERAGE].iterrows():
         if (r["baseline"], r["method"]) == PAIR and any((r["task"], r["setting"]) == (t, s) for t, s, _ in CLAIMS):
             continue
         task = "cross-dataset accuracy" if r["task"] == "xd" else "base-to-new HM"
+        sign = "" if r["ci_low"] <= 0 <= r["ci_high"] else "; the interval excludes zero"
         others.append(f"- {METHODS[r['method']].label} − {METHODS[r['baseline']].label}, {task}, "
-                      f"{setting_label(r['setting'])}: {_measured(r, runs, r['task'])}.")
+                      f"{setting_label(r['setting'])}: {_measured(r, runs, r['task'])}{sign}.")
     lines += ["", "In plain words:", "", *words]
     if others:
         lines += ["", "Other paired comparisons this preset ran (Average rows of `tables/rsm_effect.md`):", "",
