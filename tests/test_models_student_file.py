@@ -33,3 +33,19 @@ def test_a_changed_weights_file_or_an_old_student_pt_is_refused_with_the_reason(
     (old / "student.pt").write_bytes(b"")
     with pytest.raises(ValueError, match="older ame"):
         load_student(old)
+
+
+def test_preprocess_prepares_a_path_or_any_pil_image_as_the_runs_test_images(distilled_run):
+    import torch
+    from PIL import Image
+
+    from ame.data import ImageSet, build_transform
+
+    out, _, inputs = distilled_run
+    student = load_student(out)
+    path = sorted((inputs.split.parent / "images").rglob("*.png"))[0]
+    expected, _ = ImageSet([(path, 0)], build_transform(False, student.image_size))[0]
+    assert Image.open(path).mode == "L"  # the digits are grayscale PNGs
+    assert torch.equal(student.preprocess(path), expected)
+    assert torch.equal(student.preprocess(Image.open(path)), expected)
+    assert expected.shape == (3, student.image_size, student.image_size)

@@ -66,13 +66,15 @@ class StudentClassifier(nn.Module):
     def image_size(self) -> int:
         return int(self.config["params"]["augment"]["image_size"])
 
-    @property
-    def preprocess(self):
-        """PIL image -> 3×H×W tensor, as the run's test images were prepared (resize, centre crop,
-        CLIP's normalisation: `ame.data.build_transform(False, image_size)`)."""
-        from ame.data import build_transform
+    def preprocess(self, image) -> torch.Tensor:
+        """An image file's path or a PIL image (any mode) -> 3×H×W tensor, prepared as the run's
+        test images were: decoded to RGB as the datasets are (`ame.data.images.load_rgb`), then
+        `ame.data.build_transform(False, image_size)` (resize, centre crop, CLIP's normalisation)."""
+        from ame.data.images import build_transform, load_rgb
+        from ame.data.pixels import to_rgb
 
-        return build_transform(False, self.image_size)
+        rgb = load_rgb(image) if isinstance(image, (str, os.PathLike)) else to_rgb(image)
+        return build_transform(False, self.image_size)(rgb)
 
 
 def save_student(out_dir: str | os.PathLike, student: Student, text_features: torch.Tensor,
