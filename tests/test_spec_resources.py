@@ -97,6 +97,7 @@ def test_threads_default_to_runtime_threads_and_can_be_set_per_rule():
     ({"distil": {"mem_mb": 1}}, "did you mean 'distill'"),
     ({"report": {"threads": 4}}, "runtime.resources.report"),
     ({"distill": {"mem_mb": 0}}, "runtime.resources.distill.mem_mb"),
+    ({"evaluate": {"mem_mb": 0}}, "runtime.resources.evaluate.mem_mb"),
     ({"distill": {"runtime": 1.5}}, "runtime.resources.distill.runtime"),
 ])
 def test_misspelt_or_meaningless_resources_are_rejected(tmp_path, entry, fragment):

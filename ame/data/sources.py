@@ -162,11 +162,9 @@ def _confirm_url(page: str, page_url: str, jar: http.cookiejar.CookieJar) -> str
             raise FetchError(f"Google Drive answered: {err}") from None
         url = ""
     if url:
-        if url.startswith(_GDOWN_LINK_ORIGIN):
-            # gdown makes a relative confirm link absolute on docs.google.com; resolve it against the
-            # page's own URL, as a browser does (the same host on Drive itself).
-            url = urllib.parse.urljoin(page_url, url[len(_GDOWN_LINK_ORIGIN):])
-        return urllib.parse.urljoin(page_url, url)
+        # gdown makes a relative confirm link absolute on docs.google.com; resolve it against the
+        # page's own URL, as a browser does (the same host on Drive itself).
+        return urllib.parse.urljoin(page_url, url.removeprefix(_GDOWN_LINK_ORIGIN))
     for cookie in jar:  # oldest Drive: the token only in a download_warning cookie
         if cookie.name.startswith("download_warning"):
             sep = "&" if "?" in page_url else "?"

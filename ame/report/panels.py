@@ -110,9 +110,17 @@ def _panel_rows(cells: pd.DataFrame, metrics, missing: str, pm: str, minus: str)
     return out
 
 
+PROMPTKD_PAPER = "PromptKD paper"
+
+
+def _published_parts(metrics) -> str:
+    """What the PromptKD-paper cell holds: 'B / N / HM' for Table 1, nothing to say for one metric."""
+    return " / ".join(label if label == "HM" else label[0] for _k, label in metrics) if len(metrics) > 1 else ""
+
+
 def _promptkd_header(metrics) -> str:
-    return "PromptKD paper" + (" (" + " / ".join(label[0] if label != "HM" else label
-                                                 for _k, label in metrics) + ")" if len(metrics) > 1 else "")
+    parts = _published_parts(metrics)
+    return f"{PROMPTKD_PAPER} ({parts})" if parts else PROMPTKD_PAPER
 
 
 def markdown_panels(cells: pd.DataFrame, panel: str, metrics, what: str) -> str:
@@ -163,11 +171,10 @@ def latex_document(cells: pd.DataFrame, panel: str, metrics, what: str, title: s
     n = len(metrics)
     spec = "llr" + " rrr" * n + " l"
     top = " & & " + "".join(f" & \\multicolumn{{3}}{{c}}{{{label}}}" for _k, label in metrics)
-    top += f" & {tex_escape(_promptkd_header(metrics).split(' (')[0])} \\\\"
+    top += f" & {PROMPTKD_PAPER} \\\\"
     rules = "".join(f"\\cmidrule(lr){{{4 + 3 * i}-{6 + 3 * i}}}" for i in range(n))
     sub = "Method & Setting & Seeds" + " & Ours & AME & $\\Delta$" * n
-    sub += " & " + (tex_escape(" / ".join(label[0] if label != "HM" else label for _k, label in metrics))
-                    if n > 1 else "") + " \\\\"
+    sub += f" & {tex_escape(_published_parts(metrics))} \\\\"
     lines = tex_head(title, caption)
     for name in panel_order(cells[panel]):
         part = cells[cells[panel] == name]

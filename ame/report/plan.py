@@ -116,7 +116,8 @@ def figure_caption_names(datasets: list[str]) -> list[str]:
 def html_report_figures(datasets: list[str]) -> list[tuple[str, str, str | None, dict]]:
     """(PNG file name, category, subcategory, labels) of every figure the HTML report shows: Fig. 5
     once, then per dataset Figs. 3 and 4 and the training curves (subcategory = the dataset)."""
-    out = [(f"{SHOTS_FIGURE}.png", *_FIGURE_SECTIONS[SHOTS_FIGURE][:1], None, {"figure": "Fig. 5"})]
+    category, label = _FIGURE_SECTIONS[SHOTS_FIGURE]
+    out = [(f"{SHOTS_FIGURE}.png", category, None, {"figure": label})]
     for d in datasets:
         for kind in PER_DATASET_FIGURES:
             category, label = _FIGURE_SECTIONS[kind]

@@ -122,7 +122,7 @@ def distill(spec: RunSpec, inputs: RunInputs, out_dir: Path, scratch_dir: Path, 
 
     features, labels = features_and_labels(task.encode, test_set, spec.eval_batch_size, device)
     last_scores = {**scores(features, labels, text.cpu(), spec.task, base, new), "epoch": optim["epochs"]}
-    last_student = student.trainable_state()
+    last_student = student.trainable_state() if spec.selection == "last" else None
     student.load_trainable_state(result.best_weights["student"])
     student.eval()
     best_features, labels = features_and_labels(task.encode, test_set, spec.eval_batch_size, device)

@@ -7,6 +7,7 @@ import re
 from ame.data.custom import folder_state
 from ame.fingerprint import fingerprint
 from ame.report import plan as report_plan
+from ame.report.captions import caption_path
 from ame.report.ablation import ABLATION_FIGURES
 from ame.spec import Layout, ablation_specs, grid_specs, zeroshot_specs
 from ame.spec import grid as ame_grid
@@ -204,11 +205,7 @@ def for_html_report(path, category, subcategory=None, labels=None):
     """`path` marked for `snakemake --report`, captioned by the `<stem>.caption.rst` the report
     writes beside it (an absolute path: Snakemake reads captions relative to this file).
     """
-    caption = str(
-        Path(os.path.abspath(path)).with_name(
-            Path(path).name.split(".")[0] + ".caption.rst"
-        )
-    )
+    caption = str(caption_path(os.path.abspath(path)))
     return report(
         path, caption=caption, category=category, subcategory=subcategory, labels=labels
     )
