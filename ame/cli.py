@@ -148,7 +148,7 @@ def cmd_distill(args) -> None:
               for shots, cache in zip(args.shots, caches)]
     distill_cell(_params(args.spec), args.seeds, inputs, [Path(d) for d in args.out_dirs],
                  [Path(d) for d in args.scratch_dirs], save_minutes=args.save_minutes,
-                 collapse_percent=args.warn_collapse_percent)
+                 collapse_percent=args.warn_collapse_percent, workers=args.workers)
 
 
 def cmd_teacher_cache(args) -> None:
@@ -303,6 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warn-collapse-percent", type=float, default=5.0,
                    help="warn when an epoch's mean H(M) is below this %% of its maximum log(C + B); 0: never")
     p.add_argument("--teacher-cache", nargs="*", default=[], help="one cache per seed (kd.teacher_cache)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="data-loading processes decoding and augmenting training images (0: in the main process)")
     p = add("teacher-cache", cmd_teacher_cache, "cache a teacher's logits on one cell's pre-drawn augmentations")
     p.add_argument("--params", required=True, help="the cell's cache parameters (JSON)")
     p.add_argument("--split", required=True, help="the dataset's split.json")

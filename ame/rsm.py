@@ -18,12 +18,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ame.models.stacked import StackedLinear
+
 
 def manifold_entropy(manifold: torch.Tensor) -> torch.Tensor:
-    """H(M) of Eqs. 4-5: softmax over the rows of their mean, then Shannon entropy (nats)."""
-    scores = manifold.mean(dim=1)
-    log_p = F.log_softmax(scores, dim=0)
-    return -(log_p.exp() * log_p).sum()
+    """H(M) of Eqs. 4-5: softmax over the rows of their mean, then Shannon entropy (nats).
+
+    manifold: rows x R, or runs x rows x R (lockstep) -> a scalar, or one entropy per run."""
+    scores = manifold.mean(dim=-1)
+    log_p = F.log_softmax(scores, dim=-1)
+    return -(log_p.exp() * log_p).sum(dim=-1)
 
 
 class RSM(nn.Module):
@@ -56,3 +60,40 @@ class RSM(nn.Module):
 
     def forward(self, image_features: torch.Tensor, text_features: torch.Tensor) -> torch.Tensor:
         return manifold_entropy(self.manifold(image_features, text_features))
+
+
+class StackedRSM(nn.Module):
+    """R `RSM` modules trained in lockstep (`ame.training.lockstep`); `forward(image_features (R, B, d), text (C, d))` is H(M) per run (R,)."""
+
+    def __init__(self, modules: list[RSM]) -> None:
+        super().__init__()
+        self.phi_v = StackedLinear([m.phi_v for m in modules])
+        self.phi_w1 = StackedLinear([m.phi_w[0] for m in modules])
+        self.phi_w2 = StackedLinear([m.phi_w[2] for m in modules])
+        self.conv_shape = tuple(modules[0].phi_v.weight.shape)
+
+    def forward(self, image_features: torch.Tensor, text_features: torch.Tensor) -> torch.Tensor:
+        runs = image_features.shape[0]
+        image_rows = self.phi_v(image_features)
+        text = text_features.to(image_rows.dtype).unsqueeze(0).expand(runs, -1, -1)
+        text_rows = self.phi_w2(F.relu(self.phi_w1(text)))
+        return manifold_entropy(torch.cat([text_rows, image_rows], dim=1))  # (R, C + B, rank), text rows first
+
+    def run_state(self, r: int) -> dict[str, torch.Tensor]:
+        """Run r's tensors under `RSM.state_dict()`'s keys."""
+        return {"phi_v.weight": self.phi_v.weight[r].reshape(self.conv_shape).detach().clone(),
+                "phi_v.bias": self.phi_v.bias[r].detach().clone(),
+                "phi_w.0.weight": self.phi_w1.weight[r].detach().clone(),
+                "phi_w.0.bias": self.phi_w1.bias[r].detach().clone(),
+                "phi_w.2.weight": self.phi_w2.weight[r].detach().clone(),
+                "phi_w.2.bias": self.phi_w2.bias[r].detach().clone()}
+
+    @torch.no_grad()
+    def load_run_state(self, r: int, state: dict[str, torch.Tensor]) -> None:
+        targets = {"phi_v.weight": self.phi_v.weight, "phi_v.bias": self.phi_v.bias,
+                   "phi_w.0.weight": self.phi_w1.weight, "phi_w.0.bias": self.phi_w1.bias,
+                   "phi_w.2.weight": self.phi_w2.weight, "phi_w.2.bias": self.phi_w2.bias}
+        if set(state) != set(targets):
+            raise KeyError(f"RSM state of run {r}: keys {sorted(set(state) ^ set(targets))[:5]} differ")
+        for key, value in state.items():
+            targets[key][r].copy_(value.reshape(targets[key][r].shape))

@@ -118,7 +118,7 @@ def test_a_run_killed_mid_epoch_resumes_from_its_last_step_and_writes_the_same_b
     clean = distill(spec, inputs, tmp_path / "clean", tmp_path / "s_clean")
     assert clean["best_epoch"] is not None
 
-    real, calls = train.kd_loss, {"n": 0}
+    real, calls = train.kd_loss_per_run, {"n": 0}
 
     def killed(*args, **kwargs):
         calls["n"] += 1
@@ -126,12 +126,12 @@ def test_a_run_killed_mid_epoch_resumes_from_its_last_step_and_writes_the_same_b
             raise KeyboardInterrupt  # stands in for kill -9: nothing after this point runs
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(train, "kd_loss", killed)
+    monkeypatch.setattr(train, "kd_loss_per_run", killed)
     with pytest.raises(KeyboardInterrupt):
         distill(spec, inputs, tmp_path / "run", tmp_path / "s_run", save_steps=1)
     state = torch.load(tmp_path / "s_run" / "state.pt", weights_only=False)
     assert (state["epoch"], state["step"]) == divmod(kill_at_step - 1, 2)
-    monkeypatch.setattr(train, "kd_loss", real)
+    monkeypatch.setattr(train, "kd_loss_per_run", real)
     calls["n"] = 0
     distill(spec, inputs, tmp_path / "run", tmp_path / "s_run", save_steps=1)
     for name in ("metrics.json", "history.csv", "embeddings.npz", "student.safetensors", "student.json", "params.json"):
@@ -152,22 +152,27 @@ def test_a_grouped_job_rerun_after_a_kill_never_retrains_a_finished_seed(world, 
             "--text-features", str(inputs.text_features)]
     out = [tmp_path / "seed1", tmp_path / "seed2"]
     scratch = [tmp_path / "s1", tmp_path / "s2"]
-    real, trained = train.distill, []
+    real_train, real_write, trained, writes = train.distill_lockstep, train.write_params, [], []
 
-    def dies_in_seed_2(spec, *a, **kw):
-        trained.append(spec.seed)
-        if spec.seed == 2 and trained.count(2) == 1:
-            raise KeyboardInterrupt
-        return real(spec, *a, **kw)
+    def records_seeds(specs, *a, **kw):
+        trained.append([s.seed for s in specs])
+        return real_train(specs, *a, **kw)
 
-    monkeypatch.setattr(train, "distill", dies_in_seed_2)
+    def dies_writing_seed_2(out_dir, spec):
+        writes.append(spec.seed)
+        if spec.seed == 2 and writes.count(2) == 1:
+            raise KeyboardInterrupt  # killed after seed 1's files, while writing seed 2's
+        return real_write(out_dir, spec)
+
+    monkeypatch.setattr(train, "distill_lockstep", records_seeds)
+    monkeypatch.setattr(train, "write_params", dies_writing_seed_2)
     with pytest.raises(KeyboardInterrupt):
         main([*args, "--out-dirs", *map(str, out), "--scratch-dirs", *map(str, scratch)])
     first = (out[0] / "metrics.json").read_bytes()
     for folder in out:  # what the engine does before rerunning an incomplete job
         shutil.rmtree(folder, ignore_errors=True)
     main([*args, "--out-dirs", *map(str, out), "--scratch-dirs", *map(str, scratch)])
-    assert trained == [1, 2, 2]  # seed 1 was restored, not trained again
+    assert trained == [[1, 2], [2]]  # in lockstep first; then seed 1 was restored, not trained again
     assert (out[0] / "metrics.json").read_bytes() == first and (out[1] / "metrics.json").is_file()
     assert not (scratch[0] / "finished").exists()  # the kept copies go once the job has finished
 

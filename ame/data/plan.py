@@ -73,6 +73,40 @@ class AugmentationPlan:
         return min(self.n_items, self.steps_per_epoch(batch_size) * batch_size)
 
 
+class LockstepEpoch(Dataset):
+    """One epoch of R runs' plans interleaved so that each DataLoader batch of R*b items holds step
+    s of every run, run r's b images in rows r*b .. r*b+b-1 (b: each run's batch, as `loader`)."""
+
+    def __init__(self, epochs: list[PlannedEpoch], batch_size: int, start_step: int, steps: int) -> None:
+        self.epochs, self.batch_size, self.start_step, self.steps = epochs, batch_size, start_step, steps
+
+    def __len__(self) -> int:
+        return (self.steps - self.start_step) * len(self.epochs) * self.batch_size
+
+    def __getitem__(self, index: int):
+        step, within = divmod(index, len(self.epochs) * self.batch_size)
+        run, row = divmod(within, self.batch_size)
+        return self.epochs[run][(self.start_step + step) * self.batch_size + row]
+
+
+def lockstep_loader(plans: list[AugmentationPlan], datasets: list[Dataset], epoch: int, batch_size: int,
+                    start_step: int = 0, workers: int = 0, pin_memory: bool = False) -> DataLoader:
+    """Batches of epoch `epoch` of R runs at once (each run's images and crops exactly as its own
+    `AugmentationPlan.loader` gives them): step s is one batch of R*b images, run r's in rows
+    r*b .. r*b+b-1. `workers` decode and augment in parallel processes (each item's crop depends on
+    its plan seed only, so the batches do not depend on the worker count); `pin_memory` speeds the
+    copy to a GPU."""
+    sizes = {len(d) for d in datasets}
+    if len(sizes) != 1 or len(plans) != len(datasets):
+        raise ValueError(f"lockstep runs need training sets of one size, one plan each; got sizes {sorted(sizes)}")
+    steps = plans[0].steps_per_epoch(batch_size)
+    per_run = min(batch_size, sizes.pop())
+    epochs = [plan.epoch(dataset, epoch) for plan, dataset in zip(plans, datasets)]
+    combined = LockstepEpoch(epochs, per_run, start_step, steps)
+    return DataLoader(combined, batch_size=per_run * len(plans), shuffle=False, num_workers=workers,
+                      pin_memory=pin_memory)
+
+
 class PlannedEpoch(Dataset):
     """`dataset` in one epoch's plan order, each item transformed under its own seed."""
 

@@ -42,24 +42,33 @@ class VisionPrompts(nn.Module):
         return self.tokens.shape[0]
 
 
-def encode_image(visual: nn.Module, images: torch.Tensor, prompts: VisionPrompts | None = None) -> torch.Tensor:
-    """open_clip VisionTransformer forward with optional deep prompts; returns projected CLS features."""
+def encode_image(visual: nn.Module, images: torch.Tensor, prompts: VisionPrompts | None = None, *,
+                 tokens: torch.Tensor | None = None) -> torch.Tensor:
+    """open_clip VisionTransformer forward with optional deep prompts; returns projected CLS features.
+
+    Prompts are `prompts` (one set for every image) or `tokens` (N x depth x n x width: image i's
+    own, as lockstep training gives each run's images their run's prompts).
+    """
     x = visual.conv1(images.to(visual.conv1.weight.dtype))
     x = x.reshape(x.shape[0], x.shape[1], -1).permute(0, 2, 1)
     cls = visual.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
     x = torch.cat([cls, x], dim=1) + visual.positional_embedding.to(x.dtype)
-    tokens = None
     if prompts is not None:
-        tokens = prompts.tokens.to(x.dtype)
-        n = tokens.shape[1]
-        x = torch.cat([x, tokens[0].expand(x.shape[0], -1, -1)], dim=1)
+        tokens = prompts.tokens.to(x.dtype).unsqueeze(0).expand(x.shape[0], -1, -1, -1)
+    if tokens is None:
+        layers, replace = None, None
+    else:
+        if tokens.ndim != 4 or tokens.shape[0] != x.shape[0]:
+            raise ValueError(f"per-image prompt tokens must be N x depth x n x width with N = {x.shape[0]}, "
+                             f"got {tuple(tokens.shape)}")
+        layers = tokens.to(x.dtype).transpose(0, 1)  # depth x N x n x width
+        n = layers.shape[2]
+        x = torch.cat([x, layers[0]], dim=1)
 
         def replace(h, layer_tokens):
-            return torch.cat([h[:, :-n], layer_tokens.expand(h.shape[0], -1, -1)], dim=1)
-    else:
-        replace = None
+            return torch.cat([h[:, :-n], layer_tokens], dim=1)
     x = visual.ln_pre(x)
-    x = _run_blocks(visual.transformer, x, tokens, replace)
+    x = _run_blocks(visual.transformer, x, layers, replace)
     pooled, _ = visual._pool(x)
     return pooled @ visual.proj if visual.proj is not None else pooled
 

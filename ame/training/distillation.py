@@ -1,62 +1,97 @@
-"""Distillation (PromptKD's unsupervised KD, optionally + RSM) as a `Trainable` for
-`ame.training.engine.fit`; `ame distill` (`ame.steps.distill`) composes it.
+"""Distillation (PromptKD's unsupervised KD, optionally + RSM) of R runs in lockstep, as a `Trainable`
+for `ame.training.engine.fit_runs`; `ame distill` (`ame.steps.distill`) composes it.
 
-One step: for a batch of unlabeled training images (all classes), the frozen teacher's logits
-z_t = s * norm(f_T(x)) W^T (or their log-probabilities from a teacher cache) and the student's
-z_s = s * norm(P(f_S(x))) W^T over the teacher's text features W of all C classes;
-loss = L_KD(z_s, z_t) [+ omega * H(M)] (AME Eq. 5-6). After each epoch the student is scored on the
-selection images (base-class test images; all of them for cross-dataset), which picks the best
-epoch as the reference does.
+The R runs are a grid cell's seeds (one method): one frozen student tower and one teacher serve
+them all, each run keeps its own prompts, projector, RSM projections, optimiser state and BatchNorm
+statistics (`ame.training.lockstep`), its own training images, crops and order
+(`ame.data.plan.lockstep_loader`), and thus the very optimisation it would follow alone.
+
+One step: for each run's batch of unlabeled training images (all classes), the frozen teacher's
+logits z_t = s * norm(f_T(x)) W^T (or their log-probabilities from the run's teacher cache) and the
+student's z_s = s * norm(P(f_S(x))) W^T over the teacher's text features W of all C classes;
+loss_r = L_KD(z_s, z_t) [+ omega * H(M)] (AME Eq. 5-6), and the sum over runs is minimised. After
+each epoch every run is scored on the selection images (base-class test images; all of them for
+cross-dataset), which picks its best epoch as the reference does.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import os
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 import torch
 
-from ame.data.plan import AugmentationPlan
-from ame.evaluate import features_and_labels, subset_accuracy
-from ame.kd import kd_loss
-from ame.models.student import Student
-from ame.rsm import RSM
+from ame.data.plan import AugmentationPlan, lockstep_loader
+from ame.evaluate import subset_accuracy
+from ame.kd import kd_loss_per_run
 from ame.runtime import autocast
 from ame.spec.run import RunSpec
 from ame.training.engine import EpochRecord, Trainable
 from ame.training.live import LiveCurves
+from ame.training.lockstep import StackedStudent
 from ame.training.optim import epoch_lr
 from ame.training.teacher_cache import teacher_logits
+
+if TYPE_CHECKING:  # annotations only: the RSM's code belongs to RSM runs alone (ame.fingerprint)
+    from ame.rsm import StackedRSM
 
 log = logging.getLogger(__name__)
 
 
 class Distillation(Trainable):
-    """One student (+ RSM) trained by KD from the teacher (online, or read from its cache)."""
+    """R students (+ RSM) of one cell and method, one per seed, trained by KD in lockstep from the
+    teacher (online, or read from each seed's cache).
+
+    specs, train_sets, plans, caches, live_folders: one per run (caches: None online).
+    """
 
     advice = "Lower optim.lr or rsm.omega, or use runtime.precision: fp32"
+    stacked = True
 
-    def __init__(self, spec: RunSpec, student: Student, rsm: RSM | None, text: torch.Tensor, teacher, cache,
-                 plan: AugmentationPlan, train_set, select_set, select_classes, device, collapse_percent: float,
-                 rows: int, live_folder: str | os.PathLike | None = None) -> None:
-        self.spec, self.student, self.rsm, self.text, self.teacher, self.cache = spec, student, rsm, text, teacher, cache
-        self.plan, self.train_set, self.select_set, self.select_classes = plan, train_set, select_set, select_classes
-        self.device, self.collapse_percent, self.rows = device, collapse_percent, rows
-        self.name = f"{spec.task}/{spec.dataset}/{spec.setting}/{spec.method}/seed{spec.seed}"
+    def __init__(self, specs: list[RunSpec], student: StackedStudent, rsm: StackedRSM | None, text: torch.Tensor,
+                 teacher, caches: list | None, plans: list[AugmentationPlan], train_sets: list, select_set,
+                 select_classes, device, collapse_percent: float, rows: int,
+                 live_folders: list[str | os.PathLike] | None = None, workers: int = 0) -> None:
+        self.specs, self.spec = specs, specs[0]
+        self.student, self.rsm, self.text, self.teacher, self.caches = student, rsm, text, teacher, caches
+        self.plans, self.train_sets, self.select_set, self.select_classes = plans, train_sets, select_set, select_classes
+        self.device, self.collapse_percent, self.rows, self.workers = device, collapse_percent, rows, workers
+        self.runs = len(specs)
+        spec = self.spec
+        self.name = (f"{spec.task}/{spec.dataset}/{spec.setting}/{spec.method}/"
+                     f"seed{','.join(str(s.seed) for s in specs)}")
         self.optim = asdict(spec.optim)
         # DVCLive curves (`ame.training.live`), opened at the first epoch's end: a run resumed
         # after epoch 1 appends to them, one that starts afresh starts them afresh.
-        self.live_folder, self._live = live_folder, None
+        self.live_folders = live_folders
+        self._live: dict[int, LiveCurves] = {}
 
-    def encode(self, images: torch.Tensor) -> torch.Tensor:
+    def run_name(self, r: int) -> str:
+        spec = self.specs[r]
+        return f"{spec.task}/{spec.dataset}/{spec.setting}/{spec.method}/seed{spec.seed}"
+
+    def encode_shared(self, images: torch.Tensor) -> torch.Tensor:
+        """Every run's features of the same images: (N, 3, H, W) -> (R, N, d)."""
         with autocast(self.device, self.spec.precision):
-            return self.student(images)
+            return self.student.forward_shared(images)
+
+    @torch.no_grad()
+    def features(self, dataset) -> tuple[torch.Tensor, torch.Tensor]:
+        """(R, N, d) features of every run and the (N,) labels of an evaluation set; each forward
+        holds the evaluation batch size in images (R runs share it)."""
+        chunk = max(1, self.spec.eval_batch_size // self.runs)
+        feats, labels = [], []
+        for images, y in torch.utils.data.DataLoader(dataset, batch_size=chunk):
+            feats.append(self.encode_shared(images.to(self.device)).float().cpu())
+            labels.append(torch.as_tensor(y))
+        return torch.cat(feats, dim=1), torch.cat(labels)
 
     def batches(self, epoch: int, first_step: int):
-        return self.plan.loader(self.train_set, epoch, self.optim["batch_size"], start_step=first_step)
+        return lockstep_loader(self.plans, self.train_sets, epoch, self.optim["batch_size"], start_step=first_step,
+                               workers=self.workers, pin_memory=self.device.type == "cuda")
 
     def lr(self, epoch: int, step: int) -> float:
         return epoch_lr(self.optim, epoch)
@@ -66,53 +101,52 @@ class Distillation(Trainable):
 
     def training_step(self, batch, epoch: int, step: int) -> dict[str, torch.Tensor]:
         images, _ = batch  # labels are never used: the distillation is unsupervised
-        images = images.to(self.device)
+        images = images.to(self.device, non_blocking=True)
         kd_spec, precision = self.spec.kd, self.spec.precision
-        if self.cache is None:
+        if self.caches is None:
             t_logits = teacher_logits(self.teacher, images, self.text, kd_spec.logit_scale, self.device, precision)
-        else:
-            t_logits = self.cache.log_probs(epoch, step).to(self.device)  # log-probs: the same KD as the logits
+            t_logits = t_logits.reshape(self.runs, -1, t_logits.shape[-1])
+        else:  # log-probs: the same KD as the logits
+            t_logits = torch.stack([c.log_probs(epoch, step) for c in self.caches]).to(self.device)
         with autocast(self.device, precision):
-            student_features = self.student(images)
+            student_features = self.student(images.reshape(self.runs, -1, *images.shape[1:]))
             student_logits = kd_spec.logit_scale * student_features @ self.text.t()
-        kd = kd_loss(student_logits.float(), t_logits.float(), kd_spec.temperature, kd_spec.weight)
+        kd = kd_loss_per_run(student_logits.float(), t_logits.float(), kd_spec.temperature, kd_spec.weight)
         if self.rsm is None:
-            entropy, omega = torch.zeros((), device=self.device), 0.0
+            entropy, omega = torch.zeros(self.runs, device=self.device), 0.0
         else:
             entropy, omega = self.rsm(student_features.float(), self.text), self.spec.rsm.omega
         return {"L_KD": kd, "H(M)": entropy, "loss": kd + omega * entropy}
 
-    def evaluate(self, epoch: int) -> float:
+    def evaluate(self, epoch: int) -> list[float]:
         self.student.eval()
         # Model selection scores base-class test images only (all of them for cross-dataset).
-        return subset_accuracy(*features_and_labels(self.encode, self.select_set, self.spec.eval_batch_size,
-                                                    self.device), self.text.cpu(), self.select_classes)
+        features, labels = self.features(self.select_set)
+        return [subset_accuracy(f, labels, self.text.cpu(), self.select_classes) for f in features]
 
-    def weights(self) -> dict:
-        return {"student": self.student.trainable_state(),
-                "rsm": copy.deepcopy(self.rsm.state_dict()) if self.rsm is not None else None}
+    def run_weights(self, r: int) -> dict:
+        return {"student": self.student.run_state(r), "rsm": self.rsm.run_state(r) if self.rsm is not None else None}
 
-    def load_weights(self, state: dict) -> None:
-        self.student.load_trainable_state(state["student"])
+    def load_run_weights(self, r: int, state: dict) -> None:
+        self.student.load_run_state(r, state["student"])
         if self.rsm is not None:
-            self.rsm.load_state_dict(state["rsm"])
+            self.rsm.load_run_state(r, state["rsm"])
 
-    def epoch_end(self, record: EpochRecord) -> None:
-        if self.live_folder is not None:
-            if self._live is None:
-                self._live = LiveCurves(self.live_folder, resume=record.epoch > 1)
-            self._live.log(history_row(record, self.rsm is not None))
+    def run_epoch_end(self, r: int, record: EpochRecord) -> None:
+        if self.live_folders is not None:
+            if r not in self._live:
+                self._live[r] = LiveCurves(self.live_folders[r], resume=record.epoch > 1)
+            self._live[r].log(history_row(record, self.rsm is not None))
         if self.rsm is None:
             return
         collapse = entropy_collapse(record.means["H(M)"], self.rows, self.collapse_percent)
         if collapse:
-            log.warning(f"[{self.name}] epoch {record.epoch}: {collapse}")
-
+            log.warning(f"[{self.run_name(r)}] epoch {record.epoch}: {collapse}")
 
     def close(self) -> None:
         """End the live curves (after the last epoch)."""
-        if self._live is not None:
-            self._live.close()
+        for live in self._live.values():
+            live.close()
 
 
 def history_row(record: EpochRecord, rsm: bool) -> dict:
