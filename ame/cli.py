@@ -148,7 +148,8 @@ def cmd_distill(args) -> None:
               for shots, cache in zip(args.shots, caches)]
     distill_cell(_params(args.spec), args.seeds, inputs, [Path(d) for d in args.out_dirs],
                  [Path(d) for d in args.scratch_dirs], save_minutes=args.save_minutes,
-                 collapse_percent=args.warn_collapse_percent, workers=args.workers)
+                 collapse_percent=args.warn_collapse_percent, workers=args.workers,
+                 decoded_cache_mb=args.decoded_cache_mb)
 
 
 def cmd_teacher_cache(args) -> None:
@@ -156,7 +157,8 @@ def cmd_teacher_cache(args) -> None:
     from ame.steps.teacher_cache import build
 
     summary = build(_params(args.params), args.seed, Path(args.split), Path(args.shots), Path(args.teacher),
-                    Path(args.text_features), Path(args.out))
+                    Path(args.text_features), Path(args.out),
+                    Path(args.student_backbone) if args.student_backbone else None, args.inference_batch, args.workers)
     log.info(f"[teacher-cache] {args.out}: {summary}")
 
 
@@ -305,6 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--teacher-cache", nargs="*", default=[], help="one cache per seed (kd.teacher_cache)")
     p.add_argument("--workers", type=int, default=0,
                    help="data-loading processes decoding and augmenting training images (0: in the main process)")
+    p.add_argument("--decoded-cache-mb", type=int, default=4096,
+                   help="keep the training images decoded in memory when they fit in this many MB")
     p = add("teacher-cache", cmd_teacher_cache, "cache a teacher's logits on one cell's pre-drawn augmentations")
     p.add_argument("--params", required=True, help="the cell's cache parameters (JSON)")
     p.add_argument("--split", required=True, help="the dataset's split.json")
@@ -313,6 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text-features", required=True, help="the teacher's text features")
     p.add_argument("--out", required=True, help="the cache file to write")
     p.add_argument("--seed", type=int, required=True, help="the seed whose augmentations are cached")
+    p.add_argument("--student-backbone", help="the student backbone's card (cells with prompt-free students)")
+    p.add_argument("--inference-batch", type=int, default=256, help="images per pass of the frozen towers")
+    p.add_argument("--workers", type=int, default=0, help="data-loading processes decoding and augmenting the crops")
     p = add("zeroshot", cmd_zeroshot, "score the student backbone zero-shot")
     p.add_argument("--spec", required=True, help="the zero-shot run's specification (JSON)")
     p.add_argument("--student-backbone", required=True, help="the student backbone's card")

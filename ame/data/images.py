@@ -37,16 +37,19 @@ class ImageSet(torch.utils.data.Dataset):
     """``(transform(image), label)`` for a list of ``(path, label)``.
 
     With ``cache=True`` decoded RGB images stay in memory after their first load: the mini datasets
-    are a few MB and every epoch would otherwise re-decode them. Each DataLoader worker process holds
-    its own cache. Random transforms still run on every access.
+    are a few MB and every epoch would otherwise re-decode them. ``store`` (a dict path -> image)
+    lets several sets share one cache, as the seeds of a lockstep job share most of their images.
+    DataLoader worker processes inherit what was decoded before they started (`preload`) and
+    cache the rest for themselves. Random transforms still run on every access.
     """
 
     def __init__(self, items: Sequence[tuple[str | Path, int]],
-                 transform: Callable[[Image.Image], torch.Tensor] | None = None, cache: bool = True):
+                 transform: Callable[[Image.Image], torch.Tensor] | None = None, cache: bool = True,
+                 store: dict | None = None):
         self.items = [(Path(path), int(label)) for path, label in items]
         self.transform = transform if transform is not None else T.ToTensor()
         self.cache = cache
-        self._images: dict[int, Image.Image] = {}
+        self._images: dict[Path, Image.Image] = store if store is not None else {}
 
     def __len__(self) -> int:
         return len(self.items)
@@ -57,12 +60,33 @@ class ImageSet(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         path, label = self.items[index]
-        img = self._images.get(index)
+        img = self._images.get(path)
         if img is None:
             img = load_rgb(path)
             if self.cache:
-                self._images[index] = img
+                self._images[path] = img
         return self.transform(img), label
+
+    def decoded_bytes(self, sample: int | None = None) -> int:
+        """Bytes the decoded RGB images of this set take, read from the files' headers (nothing is
+        decoded); with `sample`, estimated from that many evenly spaced files."""
+        paths = list(dict.fromkeys(p for p, _ in self.items))
+        chosen = paths if sample is None or sample >= len(paths) else paths[::max(1, len(paths) // sample)]
+        total = 0
+        for path in chosen:
+            try:
+                with Image.open(path) as img:
+                    total += img.width * img.height * 3
+            except (OSError, SyntaxError, ValueError) as err:
+                raise ImageReadError(f"{path}: cannot read image header ({type(err).__name__}: {err}); re-run "
+                                     "the prepare step for this dataset") from err
+        return round(total * len(paths) / max(1, len(chosen)))
+
+    def preload(self) -> None:
+        """Decode every image into the cache now (before DataLoader workers start, which then share it)."""
+        for path in dict.fromkeys(p for p, _ in self.items):
+            if path not in self._images:
+                self._images[path] = load_rgb(path)
 
 
 def build_transform(train: bool, image_size: int, scale: tuple[float, float] = (0.08, 1.0),

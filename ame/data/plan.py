@@ -125,8 +125,9 @@ class PlannedEpoch(Dataset):
             return self.dataset[int(self.order[position])]
 
 
-def training_set(split, shots: dict, augment: dict) -> ImageSet:
-    """The unlabeled training images of a run (the shots' indices into the train split), augmented."""
+def training_set(split, shots: dict, augment: dict, store: dict | None = None) -> ImageSet:
+    """The unlabeled training images of a run (the shots' indices into the train split), augmented;
+    `store`: a decoded-image cache shared with other runs' sets (`ImageSet`)."""
     items = [(split.root / split.train[i][0], split.train[i][1]) for i in shots["indices"]]
     transform = build_transform(True, augment["image_size"], (augment["scale_min"], 1.0), augment["hflip"])
-    return ImageSet(items, transform)
+    return ImageSet(items, transform, store=store)

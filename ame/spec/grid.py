@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ame.spec.methods import method
+
 
 def setting_name(shots: int | str) -> str:
     """4 -> "4shot", "full" -> "full"."""
@@ -88,7 +90,11 @@ def teacher_cache_params(cfg: dict, task: str, dataset: str, setting: str) -> di
     """What a cell's teacher-output cache depends on besides its input files and seed; every method
     of the cell carries this same dict, so they share one cache and rerun when it changes."""
     cache = cfg["kd"]["teacher_cache"]
+    methods = cfg["methods"] if task == "base2new" else cfg["cross_dataset"]["methods"]
+    # Prompt-free students (Simple, Simple + RSM) read their frozen tower's features from the cache too.
+    frozen = any(not method(m).prompts for m in methods)
     return {"task": task, "dataset": dataset, "setting": setting, "teacher_arch": cfg["models"]["teacher"]["arch"],
+            "student_arch": cfg["models"]["student"]["arch"] if frozen else None,
             "logit_scale": cfg["kd"]["logit_scale"], "batch_size": cfg["optim"]["batch_size"],
             "epochs": epochs_for(cfg, dataset, setting), "augment": cfg["augment"],
             "precision": cfg["runtime"]["precision"], "device": cfg["runtime"]["device"],

@@ -126,6 +126,7 @@ def validate_preset(raw: Any, name: str, where: str = "<preset>") -> dict:
     try:
         _check_datasets(cfg, sch)
         _check_models(cfg)
+        _check_memory(cfg)
     except ConfigError as err:
         raise ConfigError(f"{where}: {err}") from None
     return cfg
@@ -217,6 +218,15 @@ def architecture(arch: str) -> dict | None:
     if open_clip is not None:
         return open_clip.get_model_config(arch)
     return None
+
+
+def _check_memory(cfg: dict) -> None:
+    """The decoded-image cache lives inside a distillation job's memory, so it must be smaller."""
+    cache, memory = cfg["runtime"]["decoded_cache_mb"], cfg["runtime"]["resources"]["distill"]["mem_mb"]
+    if cache >= memory:
+        raise ConfigError(f"key 'runtime.decoded_cache_mb': {cache} MB of decoded images would not fit in a "
+                          f"distillation job's {memory} MB (runtime.resources.distill.mem_mb); lower it or raise "
+                          "the job's memory")
 
 
 def _architectures() -> list[str]:

@@ -91,7 +91,8 @@ def distill(spec: RunSpec, inputs: RunInputs, out_dir: Path, scratch_dir: Path, 
 
 def distill_lockstep(specs: list[RunSpec], inputs: list[RunInputs], out_dirs: list[Path], scratch_dirs: list[Path],
                      *, save_minutes: float = 15.0, save_steps: int | None = None, collapse_percent: float = 5.0,
-                     keys: list[str] | None = None, workers: int = 0, keep_copies: bool = False) -> list[dict]:
+                     keys: list[str] | None = None, workers: int = 0, decoded_cache_mb: float = 4096,
+                     keep_copies: bool = False) -> list[dict]:
     """Train the students of R runs of one cell and method (its seeds) in lockstep
     (`ame.training.distillation.Distillation` through `ame.training.engine.fit_runs`); write each
     run's params.json, metrics.json, history.csv, embeddings.npz and selected student
@@ -108,7 +109,8 @@ def distill_lockstep(specs: list[RunSpec], inputs: list[RunInputs], out_dirs: li
     same bytes as an uninterrupted run. A non-finite loss or gradient raises FloatingPointError
     (run, epoch, step, each loss term); an epoch whose mean H(M) falls below `collapse_percent` %
     of its maximum log(C + B) is reported on stderr as a collapsed manifold (a warning only; 0
-    turns it off). `workers` data-loading processes decode and augment images. With `keep_copies`
+    turns it off). `workers` data-loading processes decode and augment images; the training images
+    stay decoded in memory when they fit in `decoded_cache_mb` (`_cache_decoded`). With `keep_copies`
     (grouped jobs) each finished run is also kept in its scratch folder as soon as it is written
     (`keep_finished`), so a job killed while writing the runs restores those it wrote.
     """
@@ -128,7 +130,7 @@ def distill_lockstep(specs: list[RunSpec], inputs: list[RunInputs], out_dirs: li
     precision, optim, aug = spec.precision, asdict(spec.optim), asdict(spec.augment)
     depth = spec.prompts.depth if spec.prompts is not None else 0
     tokens = spec.prompts.tokens if spec.prompts is not None else 1
-    students, rsms, train_sets, plans = [], [], [], []
+    students, rsms, train_sets, plans, decoded = [], [], [], [], {}
     for run_spec, run_inputs in zip(specs, inputs):
         # Each run's random draws as alone: its seed, then its backbone, student and RSM.
         seed_everything(run_spec.seed)
@@ -136,8 +138,9 @@ def distill_lockstep(specs: list[RunSpec], inputs: list[RunInputs], out_dirs: li
         students.append(Student(student_clip, int(text.shape[1]), tokens, depth))
         if spec.rsm is not None:
             rsms.append(RSM(int(text.shape[1]), spec.rsm.rank, spec.rsm.trainable))
-        train_sets.append(training_set(split, read_shots(run_inputs.shots, split), aug))
+        train_sets.append(training_set(split, read_shots(run_inputs.shots, split), aug, store=decoded))
         plans.append(AugmentationPlan.draw(len(train_sets[-1]), optim["epochs"], run_spec.seed))
+    _cache_decoded(train_sets, decoded_cache_mb, workers)
     student = StackedStudent(students).to(device)
     rsm = StackedRSM(rsms).to(device) if rsms else None
     template = students[0]  # a plain Student on the shared tower: what each run's files are written from
@@ -198,6 +201,21 @@ def distill_lockstep(specs: list[RunSpec], inputs: list[RunInputs], out_dirs: li
     return all_metrics
 
 
+def _cache_decoded(train_sets: list, budget_mb: float, workers: int) -> None:
+    """Keep the runs' training images (one shared store) decoded when they fit in `budget_mb`:
+    with data-loading workers, decoded now so that every worker inherits them; without, as they
+    are first read. Larger sets are decoded at every step, so memory stays within the job's."""
+    union = ImageSet(sorted({item for s in train_sets for item in s.items}))
+    fits = union.decoded_bytes(sample=256) <= budget_mb * 2**20
+    for s in train_sets:
+        s.cache = fits
+    if fits and workers > 0:
+        for s in train_sets:
+            s.preload()  # one shared store: each image is decoded once
+    log.info(f"[distill] {len(union)} training images {'kept decoded in memory' if fits else 'decoded at every step'} "
+             f"(decoded_cache_mb {budget_mb:g})")
+
+
 def run_key(spec: RunSpec, inputs: RunInputs) -> str:
     """What a finished run's results depend on: its specification, its code and its input files."""
     files = [inputs.split, inputs.shots, inputs.student_backbone, inputs.teacher, inputs.text_features,
@@ -208,7 +226,7 @@ def run_key(spec: RunSpec, inputs: RunInputs) -> str:
 
 def distill_cell(cell: dict, seeds: list[int], inputs: list[RunInputs], out_dirs: list[Path],
                  scratch_dirs: list[Path], *, save_minutes: float = 15.0, collapse_percent: float = 5.0,
-                 workers: int = 0) -> None:
+                 workers: int = 0, decoded_cache_mb: float = 4096) -> None:
     """Train one run per seed in lockstep: the cell's run specification `cell` (a `RunSpec` dict
     without its seed) with each of `seeds`; `inputs`, `out_dirs` and `scratch_dirs` are per seed.
 
@@ -233,7 +251,7 @@ def distill_cell(cell: dict, seeds: list[int], inputs: list[RunInputs], out_dirs
         specs, group_inputs, group_out, group_scratch, keys = (list(x) for x in zip(*group))
         all_metrics = distill_lockstep(specs, group_inputs, group_out, group_scratch, save_minutes=save_minutes,
                                        collapse_percent=collapse_percent, keys=keys, workers=workers,
-                                       keep_copies=grouped)
+                                       decoded_cache_mb=decoded_cache_mb, keep_copies=grouped)
         for out_dir, metrics in zip(group_out, all_metrics):
             summary = {k: metrics[k] for k in ("base", "new", "hm", "accuracy") if metrics[k] is not None}
             log.info(f"[distill] {out_dir}: {summary}")

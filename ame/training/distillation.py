@@ -60,6 +60,8 @@ class Distillation(Trainable):
         self.plans, self.train_sets, self.select_set, self.select_classes = plans, train_sets, select_set, select_classes
         self.device, self.collapse_percent, self.rows, self.workers = device, collapse_percent, rows, workers
         self.runs = len(specs)
+        self.frozen_from_cache = (caches is not None and not student.prompted
+                                  and all(c.has_student_features for c in caches))
         spec = self.spec
         self.name = (f"{spec.task}/{spec.dataset}/{spec.setting}/{spec.method}/"
                      f"seed{','.join(str(s.seed) for s in specs)}")
@@ -90,6 +92,8 @@ class Distillation(Trainable):
         return torch.cat(feats, dim=1), torch.cat(labels)
 
     def batches(self, epoch: int, first_step: int):
+        if self.frozen_from_cache:  # both towers' outputs are cached: no image needs decoding
+            return ((None, None) for _ in range(first_step, self.plans[0].steps_per_epoch(self.optim["batch_size"])))
         return lockstep_loader(self.plans, self.train_sets, epoch, self.optim["batch_size"], start_step=first_step,
                                workers=self.workers, pin_memory=self.device.type == "cuda")
 
@@ -101,7 +105,7 @@ class Distillation(Trainable):
 
     def training_step(self, batch, epoch: int, step: int) -> dict[str, torch.Tensor]:
         images, _ = batch  # labels are never used: the distillation is unsupervised
-        images = images.to(self.device, non_blocking=True)
+        images = images.to(self.device, non_blocking=True) if images is not None else None
         kd_spec, precision = self.spec.kd, self.spec.precision
         if self.caches is None:
             t_logits = teacher_logits(self.teacher, images, self.text, kd_spec.logit_scale, self.device, precision)
@@ -109,7 +113,11 @@ class Distillation(Trainable):
         else:  # log-probs: the same KD as the logits
             t_logits = torch.stack([c.log_probs(epoch, step) for c in self.caches]).to(self.device)
         with autocast(self.device, precision):
-            student_features = self.student(images.reshape(self.runs, -1, *images.shape[1:]))
+            if self.frozen_from_cache:  # a prompt-free student: its frozen tower's features, cached
+                pooled = torch.stack([c.student_features(epoch, step) for c in self.caches]).to(self.device)
+                student_features = self.student.forward_frozen(pooled)
+            else:
+                student_features = self.student(images.reshape(self.runs, -1, *images.shape[1:]))
             student_logits = kd_spec.logit_scale * student_features @ self.text.t()
         kd = kd_loss_per_run(student_logits.float(), t_logits.float(), kd_spec.temperature, kd_spec.weight)
         if self.rsm is None:

@@ -38,8 +38,8 @@ import torch
 from ame.data.plan import AugmentationPlan
 from ame.runtime import autocast
 
-FORMAT = 1
-_DTYPES = {"float16": torch.float16, "float32": torch.float32}
+FORMAT = 2
+DTYPES = {"float16": torch.float16, "float32": torch.float32}
 # Floor for log-probabilities of classes with no mass left, where log(0) would make the KL NaN.
 _LOG_FLOOR = -1e4
 
@@ -53,7 +53,7 @@ def teacher_logits(teacher, images: torch.Tensor, text: torch.Tensor, scale: flo
 
 def table_bytes(epochs: int, positions: int, classes: int, top_k: int | None, dtype: str = "float16") -> int:
     """Bytes of the cache's logit table: full (top_k None) or top-k values plus class indices."""
-    value = torch.finfo(_DTYPES[dtype]).bits // 8
+    value = torch.finfo(DTYPES[dtype]).bits // 8
     if top_k is None:
         return epochs * positions * classes * value
     return epochs * positions * top_k * (value + _index_dtype(classes).itemsize)
@@ -73,9 +73,9 @@ def _index_dtype(classes: int) -> torch.dtype:
 def compress(log_probs: torch.Tensor, k: int | None, dtype: str) -> dict[str, torch.Tensor]:
     """Full table, or the k largest log-probabilities per row and their class indices."""
     if k is None:
-        return {"log_probs": log_probs.to(_DTYPES[dtype])}
+        return {"log_probs": log_probs.to(DTYPES[dtype])}
     values, indices = log_probs.topk(k, dim=-1)
-    return {"values": values.to(_DTYPES[dtype]), "indices": indices.to(_index_dtype(log_probs.shape[-1]))}
+    return {"values": values.to(DTYPES[dtype]), "indices": indices.to(_index_dtype(log_probs.shape[-1]))}
 
 
 def expand(values: torch.Tensor, indices: torch.Tensor, classes: int) -> torch.Tensor:
@@ -118,6 +118,18 @@ class TeacherCache:
             raise ValueError(f"{path}: teacher cache does not match this run ({', '.join(stale)} differ); "
                              f"delete it and rerun the teacher_cache step")
         return cls(path, data)
+
+    @property
+    def has_student_features(self) -> bool:
+        return "student_features" in self._data
+
+    def student_features(self, epoch: int, step: int) -> torch.Tensor:
+        """The frozen student tower's features (B x d_s) of the crops of `step` of `epoch`."""
+        if not self.has_student_features:
+            raise ValueError(f"{self.path}: this cache holds no student features (its cell has no prompt-free "
+                             "method); rerun the teacher_cache step")
+        rows = slice(step * self.batch_size, (step + 1) * self.batch_size)
+        return self._data["student_features"][epoch, rows].float()
 
     def log_probs(self, epoch: int, step: int) -> torch.Tensor:
         rows = slice(step * self.batch_size, (step + 1) * self.batch_size)

@@ -16,22 +16,29 @@ if USE_TEACHER_CACHE:
             ),
             teacher=source_teacher,
             text_features=L.features,
+            student_backbone=L.backbone.format(role="student"),
         output:
             cache=temp(L.teacher_cache),
         log:
             L.log("teacher_cache", "{task}_{dataset}_{setting}_seed{seed}"),
-        threads: job_threads(cfg, "teacher_cache")
+        threads: job_threads(cfg, "teacher_cache") + cfg["runtime"]["loader_workers"]
         resources:
             **job_resources(cfg, "teacher_cache"),
+            # Execution matters (they change no cached number): rerun nothing.
+            torch_threads=job_threads(cfg, "teacher_cache"),
+            loader_workers=cfg["runtime"]["loader_workers"],
+            inference_batch=cfg["eval"]["batch_size"],
         params:
             run=lambda wc: as_json(
                 ame_grid.teacher_cache_params(cfg, wc.task, wc.dataset, wc.setting)
             ),
             code=code("teacher-cache"),
         shell:
-            "ame teacher-cache --threads {threads} --params {params.run:q} --seed {wildcards.seed}"
+            "ame teacher-cache --threads {resources.torch_threads} --params {params.run:q} --seed {wildcards.seed}"
             " --split {input.split:q} --shots {input.shots:q} --teacher {input.teacher:q}"
-            " --text-features {input.text_features:q} --out {output.cache:q} > {log:q} 2>&1"
+            " --text-features {input.text_features:q} --student-backbone {input.student_backbone:q}"
+            " --inference-batch {resources.inference_batch} --workers {resources.loader_workers}"
+            " --out {output.cache:q} > {log:q} 2>&1"
 
 
 rule distill:
@@ -43,13 +50,17 @@ rule distill:
         L.log("distill", "{cell}" + ("" if SEED_GROUPS else "_seed{seed}")),
     wildcard_constraints:
         cell=one_of(DISTILL),
-    threads: job_threads(cfg, "distill")
+    # The job's cores: its training threads and its data-loading processes.
+    threads: job_threads(cfg, "distill") + cfg["runtime"]["loader_workers"]
     resources:
         **job_resources(cfg, "distill"),
-        # When to save resume state and when to warn of a collapsed H(M) are execution matters, like
-        # threads: changing them reruns nothing.
+        # When to save resume state, when to warn of a collapsed H(M), how many processes load data
+        # and how many images stay decoded are execution matters, like threads: they rerun nothing.
         checkpoint_minutes=cfg["runtime"]["checkpoint_minutes"],
         collapse_warning_percent=cfg["runtime"]["collapse_warning_percent"],
+        torch_threads=job_threads(cfg, "distill"),
+        loader_workers=cfg["runtime"]["loader_workers"],
+        decoded_cache_mb=cfg["runtime"]["decoded_cache_mb"],
     params:
         spec=lambda wc: as_json(DISTILL[wc.cell][0].job_params()),
         code=lambda wc: run_code("distill", DISTILL[wc.cell][0].method),
@@ -60,12 +71,13 @@ rule distill:
             ["--teacher-cache", *input.teacher_cache] if USE_TEACHER_CACHE else []
         ),
     shell:
-        "ame distill --threads {threads} --spec {params.spec:q} --seeds {params.seeds}"
+        "ame distill --threads {resources.torch_threads} --spec {params.spec:q} --seeds {params.seeds}"
         " --split {input.split:q} --shots {input.shots:q} --student-backbone {input.student_backbone:q}"
         " --teacher {input.teacher:q} --text-features {input.text_features:q} {params.cache:q}"
         " --out-dirs {params.out_dirs:q} --scratch-dirs {params.scratch_dirs:q}"
         " --save-minutes {resources.checkpoint_minutes}"
-        " --warn-collapse-percent {resources.collapse_warning_percent} > {log:q} 2>&1"
+        " --warn-collapse-percent {resources.collapse_warning_percent} --workers {resources.loader_workers}"
+        " --decoded-cache-mb {resources.decoded_cache_mb} > {log:q} 2>&1"
 
 
 # A cross-dataset student scored by `ame evaluate` from its run folder alone (student.json), as a
