@@ -156,3 +156,32 @@ def test_per_run_loss_scaling_skips_only_the_run_that_overflowed_as_a_grad_scale
         torch.testing.assert_close(stacked.detach()[r], w.detach())
         assert float(scalers.scale[r]) == scaler.get_scale()
 
+
+
+def test_a_three_seed_lockstep_job_stays_within_the_miniatures_declared_memory(world, tmp_path):
+    """`ame distill` of 3 seeds in one process, as the mini preset's grouped jobs run: its peak
+    resident memory stays below runtime.resources.distill.mem_mb of config/mini.yaml."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from ame.spec import load_preset
+
+    spec, inputs = world
+    specs, run_inputs = _runs(spec, inputs, tmp_path, "pkd_rsm")
+    declared = load_preset(Path(__file__).resolve().parents[1] / "config" / "mini.yaml")["runtime"]["resources"][
+        "distill"]["mem_mb"]
+    # The job's own peak (RUSAGE_SELF in the child), printed last.
+    measure = ("import resource, sys\nfrom ame.cli import main\ntry:\n    main(sys.argv[1:])\nfinally:\n"
+               "    print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    args = [sys.executable, "-c", measure, "distill", "--spec", json.dumps(specs[0].job_params()),
+            "--seeds", *map(str, SEEDS), "--split", str(inputs.split), "--shots", *[str(i.shots) for i in run_inputs],
+            "--student-backbone", str(inputs.student_backbone), "--teacher", str(inputs.teacher),
+            "--text-features", str(inputs.text_features), "--out-dirs", *[str(tmp_path / f"o{s}") for s in SEEDS],
+            "--scratch-dirs", *[str(tmp_path / f"s{s}") for s in SEEDS]]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert all((tmp_path / f"o{s}" / "metrics.json").is_file() for s in SEEDS)
+    peak_mb = int(done.stdout.split("PEAK_KB")[-1]) / 1024  # Linux reports kilobytes
+    assert peak_mb < declared, f"peak {peak_mb:.0f} MB of {declared} MB declared"

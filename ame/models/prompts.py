@@ -90,9 +90,9 @@ class TextPrompts(nn.Module):
 def encode_text(clip: nn.Module, token_ids: torch.Tensor, prompts: TextPrompts | None = None) -> torch.Tensor:
     """open_clip CLIP text forward; with prompts, positions 1..n (the context words) are learned."""
     x = clip.token_embedding(token_ids)
-    tokens = None
-    replace = None
-    if prompts is not None:
+    if prompts is None:
+        tokens, replace = None, None
+    else:
         tokens = prompts.tokens.to(x.dtype)
         n = tokens.shape[1]
 

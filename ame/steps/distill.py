@@ -136,6 +136,7 @@ def distill_lockstep(specs: list[RunSpec], inputs: list[RunInputs], out_dirs: li
         seed_everything(run_spec.seed)
         student_clip, _ = load_backbone(shared.student_backbone, block_type=block_type_for(precision))
         students.append(Student(student_clip, int(text.shape[1]), tokens, depth))
+        students[-1].visual = students[0].visual  # one frozen tower for all: the others' copies are freed
         if spec.rsm is not None:
             rsms.append(RSM(int(text.shape[1]), spec.rsm.rank, spec.rsm.trainable))
         train_sets.append(training_set(split, read_shots(run_inputs.shots, split), aug, store=decoded))

@@ -194,7 +194,9 @@ class RunScalers:
     """GradScaler's dynamic loss scaling (AMP) kept per run of a lockstep group, so that an overflow
     in one run skips that run's step alone, as it would when the run is trained by itself; disabled,
     it is the plain backward and step. Same defaults and update rule as `torch.amp.GradScaler`
-    (initial scale 2**16, x0.5 after an overflow, x2 after 2000 clean steps)."""
+    (initial scale 2**16, x0.5 after an overflow, x2 after 2000 clean steps). An optimiser's scalar
+    state is shared by the group: AdamW's step count still advances for a run whose step was
+    skipped (SGD, the paper's optimiser, has none)."""
 
     def __init__(self, runs: int, enabled: bool, init_scale: float = 2.0**16, growth_interval: int = 2000) -> None:
         self.runs, self.enabled, self.growth_interval = runs, enabled, growth_interval
@@ -268,6 +270,8 @@ def fit_runs(task: Trainable, optimizer: torch.optim.Optimizer, *, epochs: int, 
         raise ValueError(f"give one checkpoint (or None) per run: {runs} runs, {len(checkpoints)} checkpoints")
     trainable = [p for group in optimizer.param_groups for p in group["params"]]
     if task.stacked:
+        if scaler is not None:
+            raise ValueError("a lockstep task scales its losses per run: pass amp=True, not a GradScaler")
         scalers = RunScalers(runs, amp)
         amp = scalers.enabled
     else:
