@@ -1,18 +1,29 @@
-"""What a preset's grid costs: training steps, teacher forwards, evaluation passes, GPU-hours and the
-disk its runs write, per stage (not a test).
+"""What a preset's grid costs: training steps, FLOPs, GPU-hours and the disk its runs write, per
+stage (not a test).
 
-    python benchmarks/grid_cost.py [--preset config/paper.yaml] [--step-seconds S]
+    python benchmarks/grid_cost.py [--preset config/paper.yaml] [--step-seconds S | --tflops T]
 
 Counts are exact, from the preset and the datasets' protocol sizes (`ame.data.registry`): a K-shot
 run trains on K images of every class, a full run on the whole train split, `floor(images / batch)`
 steps per epoch (drop_last); every epoch scores the base-class test images, the end scores the test
 split twice (last and best epoch). FLOPs per image are counted with torch's FlopCounterMode on the
 preset's real models (random weights; student forward + backward with its prompts, teacher image
-forward). Time per training step (teacher forward + student step at the preset's batch) is what you
-measured (`--step-seconds`, variant (b) of `distill_step.py --device cuda` on your GPU) or, if not
-given, an ASSUMED 0.1 s; evaluation images cost their share of FLOPs at the same rate. The output
-says which. Disk: each run's `embeddings.npz` (test images x feature width, float32),
-`student.pt` (trainable tensors) and its transient resume state in scratch.
+forward, frozen student tower forward).
+
+The work counted is what the pipeline runs. With `kd.teacher_cache` on, the teacher's image tower
+runs once per crop of a (cell, seed), shared by all the cell's methods, and so does the frozen
+student tower where a prompt-free method (Simple) is in the cell; a Simple run then trains its
+projector only (its FLOPs are negligible and not counted). With the cache off, every run pays its
+own teacher forward, and a Simple run its frozen tower forward. Seeds trained in lockstep
+(`runtime.group_seeds`) share a Simple run's evaluation passes through the frozen tower.
+
+Hours are FLOPs at a rate: `--tflops T` (sustained), or the rate of a measured step,
+`--step-seconds S` (one run's training step at the preset's batch with the teacher online, i.e.
+batch x (student step + teacher forward) FLOPs in S seconds: `benchmarks/distill_step.py --device
+cuda` line (b), or a lockstep job's step time / its runs, `benchmarks/gpu_lockstep.py`), or, if
+neither is given, an ASSUMED rate, which the output says. Evaluation images cost their FLOPs at the
+same rate. Disk: each run's `embeddings.npz` (test images x feature width, float32), `student.pt`
+(trainable tensors) and its transient resume state in scratch.
 """
 
 from __future__ import annotations
@@ -37,7 +48,9 @@ from ame.rsm import RSM  # noqa: E402
 from ame.spec import grid_specs, load_preset  # noqa: E402
 from ame.spec.run import ablation_specs  # noqa: E402
 
-ASSUMED_STEP_SECONDS = 0.1
+# Sustained mixed-precision rate assumed when nothing was measured: about a tenth of an H100's dense
+# fp16 tensor peak (989 TFLOPS), as eager PyTorch reaches on batches of a few dozen images.
+ASSUMED_TFLOPS = 100.0
 
 
 def count_flops(cfg: dict) -> dict:
@@ -68,7 +81,10 @@ def count_flops(cfg: dict) -> dict:
             "width": width, "student_bytes": trainable, "projector_bytes": projector, "rsm_bytes": rsm}
 
 
-def run_cost(spec, flops: dict) -> dict:
+def run_cost(spec, flops: dict, lockstep: int = 1) -> dict:
+    """One run's steps, evaluation images, own GFLOPs (its student's training and evaluation, and the
+    frozen towers it runs itself when the teacher cache is off) and disk. A prompt-free run trained
+    in lockstep with `lockstep` runs (its seeds) shares its frozen tower's evaluation passes with them."""
     info = get_dataset(spec.dataset)
     sizes, classes = info.remote.sizes if info.remote else None, info.num_classes
     if sizes is None:
@@ -79,9 +95,13 @@ def run_cost(spec, flops: dict) -> dict:
     steps = images // batch * epochs
     base_test = sizes.test // 2 if spec.task == "base2new" else sizes.test  # about half the classes
     eval_images = epochs * base_test + 2 * sizes.test
-    gflop = (steps * batch * (flops["student_step"] + flops["teacher_forward"])
-             + eval_images * flops["student_forward"]) / 1e9
-    student = flops["student_bytes"] if spec.prompts is not None else flops["projector_bytes"]
+    prompted = spec.prompts is not None
+    per_image = flops["student_step"] if prompted else 0.0
+    if spec.teacher_cache is None:
+        per_image += flops["teacher_forward"] + (0.0 if prompted else flops["student_forward"])
+    evaluation = eval_images * flops["student_forward"] / (1 if prompted else lockstep)
+    gflop = (steps * batch * per_image + evaluation) / 1e9
+    student = flops["student_bytes"] if prompted else flops["projector_bytes"]
     rsm = flops["rsm_bytes"] if spec.rsm is not None else 0
     out_bytes = sizes.test * flops["width"] * 4 + student + rsm
     scratch = 3 * (student + rsm)  # weights, SGD momentum, best epoch's copy
@@ -89,43 +109,62 @@ def run_cost(spec, flops: dict) -> dict:
             "scratch": scratch}
 
 
+def shared_cost(specs: list, flops: dict) -> float:
+    """GFLOPs of the frozen towers over one (cell, seed)'s crops, built once into the teacher cache for
+    all of `specs` (that cell's and seed's runs): the teacher, and the frozen student tower when a
+    prompt-free method is among them."""
+    crops = max(run_cost(spec, flops)["steps"] * spec.optim.batch_size for spec in specs)
+    per_crop = flops["teacher_forward"] + (flops["student_forward"] if any(s.prompts is None for s in specs) else 0)
+    return crops * per_crop / 1e9
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="config/paper.yaml")
-    parser.add_argument("--step-seconds", type=float, help="measured seconds per training step (teacher "
-                        "forward + student step at the preset's batch) on your GPU; default: ASSUMED 0.1 s")
+    rate = parser.add_mutually_exclusive_group()
+    rate.add_argument("--step-seconds", type=float, help="measured seconds of one run's training step (teacher "
+                      "online + student step at the preset's batch) on your GPU")
+    rate.add_argument("--tflops", type=float, help=f"sustained rate, TFLOPS (default: ASSUMED {ASSUMED_TFLOPS:g})")
     args = parser.parse_args()
     cfg = load_preset(args.preset)
     torch.manual_seed(0)
     flops = count_flops(cfg)
+    batch = cfg["optim"]["batch_size"]
     print(f"# {args.preset}: per image, student step {flops['student_step'] / 1e9:.1f} GFLOP, teacher forward "
           f"{flops['teacher_forward'] / 1e9:.1f} GFLOP, student forward {flops['student_forward'] / 1e9:.1f} GFLOP")
     stages: dict[str, dict] = defaultdict(lambda: defaultdict(float))
-    for spec in grid_specs(cfg):
-        name = f"{'base-to-new' if spec.task == 'base2new' else 'cross-dataset'} {spec.setting}"
-        for key, value in run_cost(spec, flops).items():
-            stages[name][key] += value
-    for spec in ablation_specs(cfg):
-        for key, value in run_cost(spec, flops).items():
-            stages[f"ablation {spec.setting}"][key] += value
-    batch = cfg["optim"]["batch_size"]
-    step_seconds = args.step_seconds or ASSUMED_STEP_SECONDS
-    basis = (f"{step_seconds} s per training step (batch {batch}) as given" if args.step_seconds else
-             f"ASSUMED {step_seconds} s per training step (batch {batch}), not measured")
-    print(f"# hours: {basis}; evaluation images at the same FLOP rate")
-    print("| stage | runs | training steps | hours | run outputs | peak scratch per run |")
-    print("|---|---:|---:|---:|---:|---:|")
+    caches: dict[tuple, list] = defaultdict(list)
+    lockstep = len(cfg["seeds"]) if cfg["runtime"]["group_seeds"] else 1
+    for spec in [*grid_specs(cfg), *ablation_specs(cfg)]:
+        stage = (f"ablation {spec.setting}" if spec.variant else
+                 f"{'base-to-new' if spec.task == 'base2new' else 'cross-dataset'} {spec.setting}")
+        for key, value in run_cost(spec, flops, lockstep).items():
+            stages[stage][key] += value
+        if spec.teacher_cache is not None:
+            caches[(spec.task, spec.dataset, spec.setting, spec.seed)].append((stage, spec))
+    for members in caches.values():  # a cache's cost goes to the first stage that uses it
+        stages[members[0][0]]["gflop"] += shared_cost([spec for _, spec in members], flops)
+    if args.step_seconds:
+        tflops = batch * (flops["student_step"] + flops["teacher_forward"]) / args.step_seconds / 1e12
+        basis = f"{tflops:.1f} TFLOPS, the rate of a {args.step_seconds} s step (batch {batch}) as given"
+    elif args.tflops:
+        tflops, basis = args.tflops, f"{args.tflops:g} TFLOPS sustained, as given"
+    else:
+        tflops, basis = ASSUMED_TFLOPS, f"ASSUMED {ASSUMED_TFLOPS:g} TFLOPS sustained, not measured"
+    cache = "on: frozen towers once per (cell, seed)" if cfg["kd"]["teacher_cache"]["enabled"] else "off"
+    print(f"# hours: FLOPs at {basis}; teacher cache {cache}; {lockstep} run(s) per lockstep job")
+    print("| stage | runs | training steps | PFLOP | hours | run outputs | peak scratch per run |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     total = defaultdict(float)
     for name, s in stages.items():
-        step_flops = batch * (flops["student_step"] + flops["teacher_forward"])
-        hours = s["gflop"] * 1e9 / step_flops * step_seconds / 3600
-        for key in ("runs", "steps", "disk"):
+        hours = s["gflop"] / 1e3 / tflops / 3600
+        for key in ("runs", "steps", "disk", "gflop"):
             total[key] += s[key]
         total["hours"] += hours
-        print(f"| {name} | {int(s['runs'])} | {int(s['steps']):,} | {hours:,.1f} | {s['disk'] / 1e9:.2f} GB | "
-              f"{s['scratch'] / s['runs'] / 1e6:.0f} MB |")
-    print(f"| **all** | {int(total['runs'])} | {int(total['steps']):,} | {total['hours']:,.1f} | "
-          f"{total['disk'] / 1e9:.2f} GB | |")
+        print(f"| {name} | {int(s['runs'])} | {int(s['steps']):,} | {s['gflop'] / 1e6:,.0f} | {hours:,.1f} | "
+              f"{s['disk'] / 1e9:.2f} GB | {s['scratch'] / s['runs'] / 1e6:.0f} MB |")
+    print(f"| **all** | {int(total['runs'])} | {int(total['steps']):,} | {total['gflop'] / 1e6:,.0f} | "
+          f"{total['hours']:,.1f} | {total['disk'] / 1e9:.2f} GB | |")
     print(f"# days on one device: {total['hours'] / 24:.1f}")
 
 

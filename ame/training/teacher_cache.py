@@ -12,9 +12,9 @@ as logits they give the same KD loss at any temperature, and near the classes th
 close to 0) float16 keeps them to ~1e-3 absolute, where raw logits of size ~100 would keep 0.06.
 
 Size. Full logits take epochs x images x C x 2 bytes: at ImageNet scale 1,281,167 x 1000 x 20 x 2
-= 51 TB (5.1 TB for the paper's 2 full-shot epochs). When the full table would exceed
+= 51 GB (5.1 GB for the paper's 2 full-shot epochs). When the full table would exceed
 `full_max_mb`, only the top-k log-probabilities and their class indices are kept (4 bytes a class
-with k = 20: 1,281,167 x 20 x 20 x 4 = 2.0 TB for 20 epochs, 0.2 TB for 2). The dropped classes
+with k = 20: 1,281,167 x 20 x 20 x 4 = 2.0 GB for 20 epochs, 0.2 GB for 2). The dropped classes
 share the teacher's remaining probability mass m = 1 - sum(top-k p) uniformly (FKD's marginal
 smoothing): the top-k probabilities and m are exact, only the tail's shape is lost, so the
 per-image KL(teacher || student q) changes by
@@ -26,7 +26,9 @@ top-k renormalised), a full float16 table by 0.008 %.
 `ame teacher-cache` (`ame.steps.teacher_cache`) builds a cache; `TeacherCache` reads it back.
 
 Limits: the builder holds the table in memory before writing it in one file (read back
-memory-mapped), so a cache must fit in RAM; ImageNet full-shot needs top-k and a large machine.
+memory-mapped), so a cache must fit in RAM: ImageNet full-shot keeps top-k (0.2 GB for 2 epochs)
+and, with Simple in its cell, the frozen student features (2 x 1,281,167 x 512 x 2 bytes = 2.6 GB),
+well within the teacher_cache job's default 32 GB.
 """
 
 from __future__ import annotations
