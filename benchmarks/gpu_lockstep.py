@@ -48,6 +48,7 @@ from ame.data.plan import AugmentationPlan, lockstep_loader  # noqa: E402
 from ame.models.clip import create_clip, get_tokenizer  # noqa: E402
 from ame.models.teacher import Teacher  # noqa: E402
 from ame.runtime import autocast, block_type_for  # noqa: E402
+from ame.spec import load_preset  # noqa: E402
 from ame.training.engine import RunScalers  # noqa: E402
 from ame.training.teacher_cache import teacher_logits  # noqa: E402
 
@@ -71,7 +72,8 @@ class Feed:
     seeds; `batches(workers, device)` yields the loader's (8R, 3, size, size) batches, epoch after epoch."""
 
     def __init__(self, items, runs: int, size: int) -> None:
-        transform = build_transform(True, size, (0.08, 1.0), True)  # the paper preset's augment
+        augment = load_preset(Path(__file__).resolve().parents[1] / "config" / "paper.yaml")["augment"]
+        transform = build_transform(True, size, (augment["scale_min"], 1.0), augment["hflip"])
         self.sets = [ImageSet(items, transform, cache=False) for _ in range(runs)]
         self.plans = [AugmentationPlan.draw(len(items), 100, seed) for seed in range(1, runs + 1)]
 
@@ -143,6 +145,7 @@ def measure(args, items) -> None:
     print("| runs | s per step | images/s per run | images/s in all | speed-up over 1 run | peak GPU memory | "
           f"s per step fed by the loader ({workers} workers) | loader-fed / tensor-fed |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+
     def timed(runs, scalers, next_images) -> float:
         """Median seconds of a lockstep step over --steps steps, after 3 warm-up steps."""
         times = []

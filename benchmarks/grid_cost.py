@@ -81,18 +81,28 @@ def count_flops(cfg: dict) -> dict:
             "width": width, "student_bytes": trainable, "projector_bytes": projector, "rsm_bytes": rsm}
 
 
+def protocol_sizes(spec):
+    """The dataset's protocol sizes (train / test images) and its number of classes."""
+    info = get_dataset(spec.dataset)
+    if info.remote is None or info.remote.sizes is None:
+        raise SystemExit(f"{spec.dataset}: no protocol sizes (not a paper dataset)")
+    return info.remote.sizes, info.num_classes
+
+
+def training_steps(spec) -> int:
+    """A run's optimiser steps: K images of every class (or the whole train split) per epoch, drop_last."""
+    sizes, classes = protocol_sizes(spec)
+    images = sizes.train if spec.setting == "full" else int(spec.setting.removesuffix("shot")) * classes
+    return images // spec.optim.batch_size * spec.optim.epochs
+
+
 def run_cost(spec, flops: dict, lockstep: int = 1) -> dict:
     """One run's steps, evaluation images, own GFLOPs (its student's training and evaluation, and the
     frozen towers it runs itself when the teacher cache is off) and disk. A prompt-free run trained
     in lockstep with `lockstep` runs (its seeds) shares its frozen tower's evaluation passes with them."""
-    info = get_dataset(spec.dataset)
-    sizes, classes = info.remote.sizes if info.remote else None, info.num_classes
-    if sizes is None:
-        raise SystemExit(f"{spec.dataset}: no protocol sizes (not a paper dataset)")
-    shots = spec.setting.removesuffix("shot")
-    images = sizes.train if spec.setting == "full" else int(shots) * classes
+    sizes, _ = protocol_sizes(spec)
     batch, epochs = spec.optim.batch_size, spec.optim.epochs
-    steps = images // batch * epochs
+    steps = training_steps(spec)
     base_test = sizes.test // 2 if spec.task == "base2new" else sizes.test  # about half the classes
     eval_images = epochs * base_test + 2 * sizes.test
     prompted = spec.prompts is not None
@@ -113,7 +123,7 @@ def shared_cost(specs: list, flops: dict) -> float:
     """GFLOPs of the frozen towers over one (cell, seed)'s crops, built once into the teacher cache for
     all of `specs` (that cell's and seed's runs): the teacher, and the frozen student tower when a
     prompt-free method is among them."""
-    crops = max(run_cost(spec, flops)["steps"] * spec.optim.batch_size for spec in specs)
+    crops = max(training_steps(spec) * spec.optim.batch_size for spec in specs)
     per_crop = flops["teacher_forward"] + (flops["student_forward"] if any(s.prompts is None for s in specs) else 0)
     return crops * per_crop / 1e9
 

@@ -2,13 +2,17 @@
 optimisation each would follow alone, and resume from their own states after a kill."""
 
 import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 from ame.data import write_shots
 from ame.io import read_json
-from ame.spec import RunSpec
+from ame.spec import RunSpec, load_preset
 from ame.steps.distill import distill, distill_cell, distill_lockstep
 from ame.training.engine import RunScalers
 
@@ -157,17 +161,9 @@ def test_per_run_loss_scaling_skips_only_the_run_that_overflowed_as_a_grad_scale
         assert float(scalers.scale[r]) == scaler.get_scale()
 
 
-
 def test_a_three_seed_lockstep_job_stays_within_the_miniatures_declared_memory(world, tmp_path):
     """`ame distill` of 3 seeds in one process, as the mini preset's grouped jobs run: its peak
     resident memory stays below runtime.resources.distill.mem_mb of config/mini.yaml."""
-    import json
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    from ame.spec import load_preset
-
     spec, inputs = world
     specs, run_inputs = _runs(spec, inputs, tmp_path, "pkd_rsm")
     declared = load_preset(Path(__file__).resolve().parents[1] / "config" / "mini.yaml")["runtime"]["resources"][

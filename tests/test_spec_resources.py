@@ -20,7 +20,8 @@ def _mini() -> dict:
 
 
 def _plan(*config: str) -> list[dict]:
-    """Each planned job of the miniature's `all` and `ablation` targets: rule, resources, threads."""
+    """Each planned job of the miniature's `all` and `ablation` targets: rule, resources, threads and
+    shell command."""
     cmd = ["snakemake", "-n", "-p", "--cores", "8", "--forceall", "all", "ablation"] + (["--config", *config] if config else [])
     proc = subprocess.run(cmd, cwd=ROOT, env=tool_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -31,7 +32,9 @@ def _plan(*config: str) -> list[dict]:
         threads = re.search(r"threads: (\d+)", block)
         if head and head.group(1) not in TARGET_RULES:
             values = dict(kv.split("=", 1) for kv in res.group(1).split(", ")) if res else {}
-            jobs.append({"rule": head.group(1), "threads": int(threads.group(1)) if threads else 1, **values})
+            shell = re.search(r"^(?:Shell command: )?\s*(ame .+)$", block, re.MULTILINE)
+            jobs.append({"rule": head.group(1), "threads": int(threads.group(1)) if threads else 1,
+                         "shell": shell.group(1) if shell else "", **values})
     return jobs
 
 
@@ -144,3 +147,30 @@ def test_trainer_settings_reach_the_backbone_and_teacher_jobs():
                                        and '"token_init_std": 0.3' in c for c in backbones)
     assert teachers and all('"momentum": 0.8' in c and '"weight_decay": 0.001' in c and '"warmup_epochs": 2' in c
                             and '"warmup_lr": 0.0001' in c for c in teachers)
+
+
+@pytest.mark.parametrize("key, value, fragment", [
+    ("loader_workers", -1, "runtime.loader_workers"), ("loader_workers", 1.5, "runtime.loader_workers"),
+    ("decoded_cache_mb", -1, "runtime.decoded_cache_mb"), ("decoded_cache_mb", 2.5, "runtime.decoded_cache_mb"),
+    ("decoded_cache_mb", 2000, "runtime.resources.distill.mem_mb"),  # mini's distill jobs have 2000 MB
+])
+def test_a_bad_loader_setting_is_rejected(tmp_path, key, value, fragment):
+    mini = _mini()
+    mini["runtime"][key] = value
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(mini))
+    with pytest.raises(ConfigError) as err:
+        load_preset(path)
+    assert "mine.yaml" in str(err.value) and f"runtime.{key}" in str(err.value) and fragment in str(err.value)
+
+
+def test_loader_settings_reach_the_distill_and_teacher_cache_jobs_and_their_cores():
+    jobs = _plan("runtime={'loader_workers': 3, 'decoded_cache_mb': 100}", "kd={'teacher_cache': {'enabled': True}}")
+    distill = [j for j in jobs if j["rule"] == "distill"]
+    caches = [j for j in jobs if j["rule"] == "teacher_cache"]
+    assert distill and caches
+    # A job's cores are its training threads (mini: 1) plus its loader processes.
+    assert all((j["loader_workers"], j["decoded_cache_mb"], j["threads"]) == ("3", "100", 4) for j in distill)
+    assert all((j["loader_workers"], j["threads"]) == ("3", 4) for j in caches)
+    assert all("--workers 3 " in j["shell"] and "--decoded-cache-mb 100 " in j["shell"] for j in distill)
+    assert all("--workers 3" in j["shell"] for j in caches)
